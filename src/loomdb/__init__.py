@@ -1,0 +1,48 @@
+"""loomdb: an embedded hybrid graph + vector database for RAG and agent memory.
+
+    >>> import loomdb
+    >>> with loomdb.open(":memory:") as db:
+    ...     _ = db.add_node("paris", kind="entity", text="Paris is the capital of France")
+    ...     db.get_node("paris").kind
+    'entity'
+"""
+
+from .config import IndexSettings, StoreSettings
+from .database import Database, open
+from .errors import (
+    BackendUnavailable, Busy, Conflict, CorruptStore, DimensionMismatch, InvalidFilter,
+    InvalidInput, InvalidVector, LoomError, MissingDependency, ModelMismatch, NotFound,
+    StoreLocked,
+)
+from .graph import Subgraph
+from .model import Citation, Edge, Hit, Node, Path, VectorSpace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailable",
+    "Busy",
+    "Citation",
+    "Conflict",
+    "CorruptStore",
+    "Database",
+    "DimensionMismatch",
+    "Edge",
+    "Hit",
+    "IndexSettings",
+    "InvalidFilter",
+    "InvalidInput",
+    "InvalidVector",
+    "LoomError",
+    "MissingDependency",
+    "ModelMismatch",
+    "Node",
+    "NotFound",
+    "Path",
+    "StoreLocked",
+    "StoreSettings",
+    "Subgraph",
+    "VectorSpace",
+    "__version__",
+    "open",
+]

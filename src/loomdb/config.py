@@ -1,0 +1,64 @@
+"""Settings, and the one place that reads environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["IndexSettings", "StoreSettings", "shared_data_dir"]
+
+Durability = Literal["full", "normal", "off"]
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """HNSW parameters for the vector index view.
+
+    Args:
+        m: graph degree (faiss ``M``).
+        ef_construction: candidate list size while building.
+        ef_search: candidate list size while searching (raised to the fetch size when larger).
+        oversample: candidates fetched per result for exact re-scoring, by quantization.
+        exact_threshold: a filter matching at most this many vectors is answered by exact
+            search over the matching ids instead of the index.
+        compact_ratio: rebuild the index when this share of its entries are tombstones.
+    """
+
+    m: int = 16
+    ef_construction: int = 64
+    ef_search: int = 96
+    oversample_f32: int = 1
+    oversample_f16: int = 2
+    oversample_i8: int = 3
+    oversample_b1: int = 16
+    exact_threshold: int = 2000
+    compact_ratio: float = 0.25
+
+    def oversample(self, quantization: str) -> int:
+        return int(getattr(self, f"oversample_{quantization}"))
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """How a store is opened.
+
+    Args:
+        durability: SQLite ``synchronous`` level. ``full`` (default) makes an acknowledged
+            commit survive power loss; ``normal`` survives a process crash only.
+        busy_timeout: seconds to wait for a lock held by another connection.
+        read_only: open without the write lock; writes raise.
+        index: HNSW settings.
+    """
+
+    durability: Durability = "full"
+    busy_timeout: float = 5.0
+    read_only: bool = False
+    index: IndexSettings = IndexSettings()
+
+
+def shared_data_dir() -> Path:
+    """Where the team's real test and benchmark data lives (``LOOMDB_SHARED_DATA``)."""
+    default = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+    return Path(os.environ.get("LOOMDB_SHARED_DATA", str(default))).resolve()

@@ -1,0 +1,215 @@
+"""Traversals built on one backend primitive, ``Backend.adjacent`` (a batch of edges around a
+set of nodes), so they run unchanged on every backend; one query per hop, not per node.
+
+Fan-out is bounded everywhere: a hub with a million edges costs at most the bound.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..errors import InvalidInput, NotFound
+from ..model import Direction, Edge, Node, Path
+from ..query.filters import FilterNode, matches
+from ..storage.base import Backend
+
+__all__ = ["Subgraph", "expand", "neighbors", "shortest_path"]
+
+FLIP: dict[Direction, Direction] = {"out": "in", "in": "out", "both": "both"}
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    """Nodes reached from seeds, with their hop distance, and the edges that reached them."""
+
+    nodes: list[Node]
+    edges: list[Edge]
+    depth: dict[str, int] = field(default_factory=dict)
+
+
+def _other_end(edge: Edge, node_id: str) -> str:
+    return edge.dst if edge.src == node_id else edge.src
+
+
+def _node_dict(node: Node) -> dict[str, object]:
+    return {**node.__dict__}
+
+
+def neighbors(
+    backend: Backend,
+    tenant: str,
+    node_id: str,
+    types: Sequence[str] | None = None,
+    direction: Direction = "out",
+    where: FilterNode | None = None,
+    limit: int = 100,
+) -> list[tuple[Node, Edge]]:
+    """The nodes one edge away from ``node_id`` with the edge to each, strongest first."""
+    if not backend.get_nodes(tenant, [node_id]):
+        raise NotFound(f"node {node_id!r} does not exist")
+    edges = backend.adjacent(tenant, [node_id], types, direction, limit * 4 + 16)
+    others = [_other_end(e, node_id) for e in edges]
+    nodes = backend.get_nodes(tenant, others)
+    result = [(nodes[o], e) for o, e in zip(others, edges, strict=True) if o in nodes]
+    if where is not None:
+        result = [(n, e) for n, e in result if matches(where, _node_dict(n))]
+    return result[:limit]
+
+
+def expand(
+    backend: Backend,
+    tenant: str,
+    seeds: Sequence[str],
+    hops: int = 2,
+    types: Sequence[str] | None = None,
+    direction: Direction = "out",
+    where: FilterNode | None = None,
+    limit: int = 1000,
+) -> Subgraph:
+    """Breadth-first k-hop expansion from ``seeds``, at most ``limit`` nodes (strongest edges
+    first at each hop). ``where`` filters the nodes returned, not the ones walked through;
+    seeds are always returned."""
+    found = backend.get_nodes(tenant, list(seeds))
+    missing = [s for s in seeds if s not in found]
+    if missing:
+        raise NotFound(f"seed node(s) {missing[:5]} do not exist")
+    depth = {s: 0 for s in seeds}
+    edges: list[Edge] = []
+    frontier = list(dict.fromkeys(seeds))
+    for hop in range(1, hops + 1):
+        room = limit - len(depth)
+        if room <= 0 or not frontier:
+            break
+        next_frontier = []
+        for edge in backend.adjacent(tenant, frontier, types, direction, room * 8 + 64):
+            for end in (edge.src, edge.dst):
+                if end not in depth and len(depth) < limit:
+                    depth[end] = hop
+                    next_frontier.append(end)
+                    edges.append(edge)
+        frontier = next_frontier
+    nodes = backend.get_nodes(tenant, list(depth))
+    result = [nodes[i] for i in depth if i in nodes]
+    if where is not None:
+        result = [n for n in result if depth[n.id] == 0 or matches(where, _node_dict(n))]
+    kept = {n.id for n in result}
+    return Subgraph(result, [e for e in edges if e.src in kept and e.dst in kept],
+                    {i: d for i, d in depth.items() if i in kept})
+
+
+def shortest_path(
+    backend: Backend,
+    tenant: str,
+    start: str,
+    goal: str,
+    weighted: bool = False,
+    max_depth: int = 6,
+    types: Sequence[str] | None = None,
+    direction: Direction = "out",
+    fanout: int = 100_000,
+) -> Path | None:
+    """The shortest path from ``start`` to ``goal``, or ``None`` within ``max_depth`` hops.
+
+    Unweighted: bidirectional breadth-first search (fewest edges). Weighted: Dijkstra with
+    each edge's ``weight`` as its cost (weights must be >= 0).
+    """
+    found = backend.get_nodes(tenant, [start, goal])
+    for node_id in (start, goal):
+        if node_id not in found:
+            raise NotFound(f"node {node_id!r} does not exist")
+    if start == goal:
+        return Path([found[start]], [])
+    search = _dijkstra if weighted else _bidirectional_bfs
+    steps = search(backend, tenant, start, goal, max_depth, types, direction, fanout)
+    if steps is None:
+        return None
+    ids = [start] + [_other_end(e, prev) for prev, e in _walk(start, steps)]
+    nodes = backend.get_nodes(tenant, ids)
+    return Path([nodes[i] for i in ids], steps)
+
+
+def _walk(start: str, steps: list[Edge]) -> list[tuple[str, Edge]]:
+    out, current = [], start
+    for edge in steps:
+        out.append((current, edge))
+        current = _other_end(edge, current)
+    return out
+
+
+def _bidirectional_bfs(
+    backend: Backend, tenant: str, start: str, goal: str, max_depth: int,
+    types: Sequence[str] | None, direction: Direction, fanout: int,
+) -> list[Edge] | None:
+    parents: list[dict[str, Edge | None]] = [{start: None}, {goal: None}]
+    frontiers = [[start], [goal]]
+    directions = [direction, FLIP[direction]]
+    for _ in range(max_depth):
+        side = 0 if len(frontiers[0]) <= len(frontiers[1]) else 1
+        if not frontiers[side]:
+            return None
+        seen, other = parents[side], parents[1 - side]
+        next_frontier, current = [], set(frontiers[side])
+        for edge in backend.adjacent(tenant, frontiers[side], types, directions[side], fanout):
+            far = _far_end(edge, directions[side], current)
+            if far is None or far in seen:
+                continue
+            seen[far] = edge
+            next_frontier.append(far)
+            if far in other:
+                return _join(parents, far)
+        frontiers[side] = next_frontier
+    return None
+
+
+def _far_end(edge: Edge, direction: Direction, frontier: set[str]) -> str | None:
+    """The end of ``edge`` away from the frontier, following ``direction``."""
+    if direction == "out":
+        return edge.dst if edge.src in frontier else None
+    if direction == "in":
+        return edge.src if edge.dst in frontier else None
+    return edge.dst if edge.src in frontier else edge.src
+
+
+def _join(parents: list[dict[str, Edge | None]], meet: str) -> list[Edge]:
+    """The edges start -> meet (from the forward parents) then meet -> goal (backward)."""
+    forward, node = [], meet
+    while (edge := parents[0][node]) is not None:
+        forward.append(edge)
+        node = _other_end(edge, node)
+    backward, node = [], meet
+    while (edge := parents[1][node]) is not None:
+        backward.append(edge)
+        node = _other_end(edge, node)
+    return forward[::-1] + backward
+
+
+def _dijkstra(
+    backend: Backend, tenant: str, start: str, goal: str, max_depth: int,
+    types: Sequence[str] | None, direction: Direction, fanout: int,
+) -> list[Edge] | None:
+    counter = itertools.count()
+    best: dict[str, float] = {start: 0.0}
+    parent: dict[str, Edge | None] = {start: None}
+    hops: dict[str, int] = {start: 0}
+    heap = [(0.0, next(counter), start)]
+    done: set[str] = set()
+    while heap:
+        cost, _, node = heapq.heappop(heap)
+        if node in done:
+            continue
+        if node == goal:
+            return _join([parent, {goal: None}], goal)
+        done.add(node)
+        if hops[node] >= max_depth:
+            continue
+        for edge in backend.adjacent(tenant, [node], types, direction, fanout):
+            if edge.weight < 0:
+                raise InvalidInput(f"edge {edge.src}->{edge.dst} has a negative weight")
+            far = _other_end(edge, node)
+            if far not in done and cost + edge.weight < best.get(far, float("inf")):
+                best[far], parent[far], hops[far] = cost + edge.weight, edge, hops[node] + 1
+                heapq.heappush(heap, (best[far], next(counter), far))
+    return None

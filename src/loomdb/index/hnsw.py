@@ -1,0 +1,220 @@
+"""One faiss HNSW index over the vectors of one (space, tenant).
+
+faiss numbers entries 0..n-1 in insertion order; ``labels`` maps them to the backend's vector
+labels (ascending, as labels only grow). HNSW cannot delete, so a removed vector becomes a
+tombstone that searches exclude through an ``IDSelectorBitmap``; the view rebuilds the index
+when tombstones pile up. Quantization: ``f32`` (exact scores), ``f16`` and ``i8`` (faiss scalar
+quantizers) and ``b1`` (sign bits in a binary HNSW, Hamming distance); results of the last
+three are re-scored exactly by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from ..config import IndexSettings
+from ..errors import CorruptStore
+from ..model import VectorSpace
+from .files import atomic_write, fsync_directory
+
+__all__ = ["HnswIndex"]
+
+Labels = npt.NDArray[np.int64]
+Matrix = npt.NDArray[np.float32]
+FAISS_METRIC = {"cosine": faiss.METRIC_INNER_PRODUCT, "ip": faiss.METRIC_INNER_PRODUCT,
+                "l2": faiss.METRIC_L2}
+SCALAR = {"f16": faiss.ScalarQuantizer.QT_fp16, "i8": faiss.ScalarQuantizer.QT_8bit}
+
+
+def normalized(vectors: Matrix) -> Matrix:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
+
+
+class HnswIndex:
+    """An HNSW index with labels, tombstones and the change-log ``seq`` it covers."""
+
+    def __init__(self, space: VectorSpace, settings: IndexSettings) -> None:
+        self.space = space
+        self.settings = settings
+        self.seq = 0
+        self.labels: Labels = np.zeros(0, dtype=np.int64)
+        self.dead = np.zeros(0, dtype=bool)
+        self.trained_on = 0
+        self._alive_bitmap: npt.NDArray[np.uint8] | None = None
+        self._faiss: Any = self._new_faiss()
+
+    def _new_faiss(self) -> Any:
+        dim, m = self.space.dim, self.settings.m
+        q = self.space.quantization
+        if q == "b1":
+            index = faiss.IndexBinaryHNSW(_padded_bits(dim), m)
+        elif q == "f32":
+            index = faiss.IndexHNSWFlat(dim, m, FAISS_METRIC[self.space.metric])
+        else:
+            index = faiss.IndexHNSWSQ(dim, SCALAR[q], m, FAISS_METRIC[self.space.metric])
+        index.hnsw.efConstruction = self.settings.ef_construction
+        return index
+
+    # -- contents --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(len(self.labels) - self.dead.sum())
+
+    @property
+    def dead_ratio(self) -> float:
+        return float(self.dead.sum()) / len(self.labels) if len(self.labels) else 0.0
+
+    @property
+    def needs_retraining(self) -> bool:
+        """An ``i8`` index trained on few vectors quantizes later ones badly: rebuild it."""
+        return self.space.quantization == "i8" and len(self) > 8 * max(self.trained_on, 1000)
+
+    def prepare(self, vectors: Matrix) -> Any:
+        """Vectors as this index stores them: normalized for cosine, sign bits for ``b1``."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.space.metric == "cosine":
+            vectors = normalized(vectors)
+        if self.space.quantization == "b1":
+            bits = np.zeros((len(vectors), _padded_bits(self.space.dim)), dtype=bool)
+            bits[:, : self.space.dim] = vectors > 0
+            return np.packbits(bits, axis=1)
+        return vectors
+
+    def add(self, labels: Labels, vectors: Matrix) -> None:
+        """Append vectors; their labels must be larger than every label already present."""
+        if not len(labels):
+            return
+        if len(self.labels) and labels[0] <= self.labels[-1]:
+            raise CorruptStore("vector labels went backwards; the index must be rebuilt")
+        data = self.prepare(vectors)
+        if not self._faiss.is_trained:
+            self._faiss.train(data[:65_536])
+            self.trained_on = min(len(data), 65_536)
+        self._faiss.add(data)
+        self.labels = np.concatenate([self.labels, labels.astype(np.int64)])
+        self.dead = np.concatenate([self.dead, np.zeros(len(labels), dtype=bool)])
+        self._alive_bitmap = None
+
+    def remove(self, labels: Labels) -> None:
+        """Tombstone the entries of ``labels``; labels not in the index are ignored."""
+        self.dead[_positions_of(self.labels, labels)] = True
+        self._alive_bitmap = None
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search(self, query: Matrix, fetch: int, allowed: Labels | None) -> tuple[Labels, Matrix]:
+        """Up to ``fetch`` live candidates for ``query`` (one row), best first, restricted to
+        ``allowed`` labels when given. Scores are higher-is-better and approximate unless the
+        quantization is ``f32``."""
+        if not len(self.labels):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        data = self.prepare(query.reshape(1, -1))
+        ef = max(self.settings.ef_search, fetch)
+        if self.space.quantization == "b1":
+            return self._search_binary(data, fetch, ef, allowed)
+        bitmap = self._bitmap(allowed)
+        params = faiss.SearchParametersHNSW(efSearch=ef)
+        if bitmap is not None:
+            params.sel = faiss.IDSelectorBitmap(len(self.labels), faiss.swig_ptr(bitmap))
+        distances, positions = self._faiss.search(data, min(fetch, len(self.labels)),
+                                                  params=params)
+        return self._results(positions[0], distances[0])
+
+    def _search_binary(
+        self, data: Any, fetch: int, ef: int, allowed: Labels | None
+    ) -> tuple[Labels, Matrix]:
+        # faiss binary HNSW ignores selectors: over-fetch, then drop what is not allowed
+        self._faiss.hnsw.efSearch = ef * 2
+        want = min(len(self.labels), fetch * 2 if allowed is None else fetch * 8)
+        distances, positions = self._faiss.search(data, want)
+        valid = positions[0] >= 0
+        found, hamming = positions[0][valid], distances[0][valid]
+        keep = ~self.dead[found]
+        if allowed is not None:
+            keep &= np.isin(self.labels[found], allowed)
+        return self.labels[found[keep][:fetch]], -hamming[keep][:fetch].astype(np.float32)
+
+    def _bitmap(self, allowed: Labels | None) -> npt.NDArray[np.uint8] | None:
+        if allowed is None:
+            if not self.dead.any():
+                return None
+            if self._alive_bitmap is None:
+                self._alive_bitmap = np.packbits(~self.dead, bitorder="little")
+            return self._alive_bitmap
+        bits = np.zeros(len(self.labels), dtype=bool)
+        bits[_positions_of(self.labels, allowed)] = True
+        bits &= ~self.dead
+        return np.packbits(bits, bitorder="little")
+
+    def _results(self, positions: Any, distances: Any) -> tuple[Labels, Matrix]:
+        ok = positions >= 0
+        scores = distances[ok].astype(np.float32)
+        if self.space.metric == "l2":
+            scores = -np.sqrt(np.maximum(scores, 0))
+        return self.labels[positions[ok]], scores
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write this index as a new generation, then point ``CURRENT`` at it atomically."""
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = f"gen-{self.seq:012d}"
+        write = faiss.write_index_binary if self.space.quantization == "b1" else faiss.write_index
+        atomic_write(directory / f"{stem}.faiss", lambda p: write(self._faiss, str(p)))
+        atomic_write(directory / f"{stem}.npz", lambda p: _save_npz(p, self))
+        current = {"seq": self.seq, "stem": stem, "space": _space_key(self.space),
+                   "trained_on": self.trained_on}
+        atomic_write(directory / "CURRENT", lambda p: p.write_text(json.dumps(current)))
+        for old in directory.glob("gen-*"):
+            if not old.name.startswith(stem + "."):
+                old.unlink(missing_ok=True)
+        fsync_directory(directory)
+
+    @classmethod
+    def load(cls, directory: Path, space: VectorSpace, settings: IndexSettings) -> HnswIndex:
+        """The generation ``CURRENT`` names; ``CorruptStore`` if absent, unreadable or built
+        for other space settings (the caller then rebuilds)."""
+        try:
+            current = json.loads((directory / "CURRENT").read_text())
+            if current["space"] != _space_key(space):
+                raise CorruptStore("index was built for other vector space settings")
+            stem = current["stem"]
+            read = faiss.read_index_binary if space.quantization == "b1" else faiss.read_index
+            index = cls(space, settings)
+            index._faiss = read(str(directory / f"{stem}.faiss"))
+            with np.load(directory / f"{stem}.npz") as arrays:
+                index.labels, index.dead = arrays["labels"], arrays["dead"]
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise CorruptStore(f"cannot load vector index in {directory}: {exc}") from exc
+        if index._faiss.ntotal != len(index.labels):
+            raise CorruptStore(f"vector index in {directory} disagrees with its labels")
+        index.seq, index.trained_on = int(current["seq"]), int(current["trained_on"])
+        return index
+
+
+def _positions_of(labels: Labels, wanted: Labels) -> Labels:
+    """Positions in the sorted ``labels`` of those ``wanted`` labels that are present."""
+    if not len(labels) or not len(wanted):
+        return np.zeros(0, dtype=np.int64)
+    positions = np.minimum(np.searchsorted(labels, wanted), len(labels) - 1)
+    return positions[labels[positions] == wanted]
+
+
+def _padded_bits(dim: int) -> int:
+    return (dim + 7) // 8 * 8
+
+
+def _space_key(space: VectorSpace) -> list[Any]:
+    return [space.dim, space.metric, space.quantization]
+
+
+def _save_npz(path: Path, index: HnswIndex) -> None:
+    with open(path, "wb") as handle:
+        np.savez(handle, labels=index.labels, dead=index.dead)

@@ -1,0 +1,130 @@
+"""VectorIndexView: keeps one HNSW index per (space, tenant) in step with the backend's log.
+
+An index is loaded from disk (or built from the stored vectors) the first time it is used,
+then caught up from the change log before every search. ``save`` writes each changed index as
+a new generation and records its stamp in the backend, which lets the backend purge the log up
+to the oldest stamp and no further. Anything wrong with a saved index (missing, unreadable,
+built for other settings, log purged past it, stamp ahead of the store) means: rebuild it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..config import IndexSettings
+from ..errors import CorruptStore
+from ..model import VectorSpace
+from ..storage.base import Backend
+from .hnsw import HnswIndex
+
+__all__ = ["VectorIndexView"]
+
+log = logging.getLogger(__name__)
+
+
+class VectorIndexView:
+    """The derived vector indexes of one store. ``directory`` is ``None`` for memory stores."""
+
+    def __init__(self, backend: Backend, directory: Path | None, settings: IndexSettings) -> None:
+        self.backend = backend
+        self.directory = directory
+        self.settings = settings
+        self._indexes: dict[tuple[str, str], HnswIndex] = {}
+        self._saved: dict[tuple[str, str], int] = {}
+        self.lock = threading.RLock()
+
+    def _path(self, space: str, tenant: str) -> Path | None:
+        return None if self.directory is None else self.directory / space / tenant
+
+    def get(self, space: VectorSpace, tenant: str) -> HnswIndex:
+        """The index of (space, tenant), caught up with every committed change.
+
+        Inside a transaction the index is not advanced (it would see uncommitted vectors that
+        a rollback could take back); it then answers as of the last commit.
+        """
+        with self.lock:
+            key = (space.name, tenant)
+            index = self._indexes.get(key)
+            if index is None or index.space != space:
+                index = self._indexes[key] = self._load_or_build(space, tenant)
+            if not self.backend.in_transaction():
+                index = self._catch_up(index, tenant)
+            return index
+
+    def _load_or_build(self, space: VectorSpace, tenant: str) -> HnswIndex:
+        path = self._path(space.name, tenant)
+        if path is not None and (path / "CURRENT").exists():
+            try:
+                index = HnswIndex.load(path, space, self.settings)
+                if index.seq <= self.backend.seq():
+                    self._saved[(space.name, tenant)] = index.seq
+                    return index
+                log.warning("vector index %s is ahead of the store; rebuilding", path)
+            except CorruptStore as exc:
+                log.warning("%s; rebuilding", exc)
+        return self.build(space, tenant)
+
+    def build(self, space: VectorSpace, tenant: str) -> HnswIndex:
+        """A fresh index from every stored vector of (space, tenant)."""
+        seq = self.backend.seq()
+        index = HnswIndex(space, self.settings)
+        for labels, vectors in self.backend.scan_vectors(tenant, space.name, batch=50_000):
+            index.add(labels, vectors)
+        index.seq = seq
+        self._indexes[(space.name, tenant)] = index
+        return index
+
+    def _catch_up(self, index: HnswIndex, tenant: str) -> HnswIndex:
+        current = self.backend.seq()
+        if index.seq >= current:
+            return index
+        try:
+            changes = self.backend.vector_changes(tenant, index.space.name, index.seq)
+        except CorruptStore:
+            return self.build(index.space, tenant)
+        deleted = [c.label for c in changes if c.op == "del"]
+        added = [c.label for c in changes if c.op == "add"]
+        if deleted:
+            index.remove(np.asarray(deleted, dtype=np.int64))
+        for start in range(0, len(added), 50_000):
+            labels, vectors = self.backend.vectors_by_label(
+                tenant, index.space.name, added[start : start + 50_000]
+            )
+            index.add(labels, vectors)
+        index.seq = max([current] + [c.seq for c in changes])
+        if index.dead_ratio > self.settings.compact_ratio or index.needs_retraining:
+            return self.build(index.space, tenant)
+        return index
+
+    def save(self) -> None:
+        """Persist every index that changed since it was last saved, then purge the log."""
+        if self.directory is None or self.backend.in_transaction():
+            return
+        with self.lock:
+            for (space, tenant), index in self._indexes.items():
+                if self._saved.get((space, tenant)) == index.seq:
+                    continue
+                path = self._path(space, tenant)
+                assert path is not None
+                index.save(path)
+                self.backend.record_index_stamp(tenant, space, index.seq)
+                self._saved[(space, tenant)] = index.seq
+            self.backend.purge_log()
+
+    def rebuild(self, spaces: list[VectorSpace]) -> dict[tuple[str, str], int]:
+        """Rebuild the indexes of ``spaces`` for every tenant; returns their sizes."""
+        sizes = {}
+        with self.lock:
+            for space in spaces:
+                for tenant in self.backend.vector_tenants(space.name):
+                    sizes[(space.name, tenant)] = len(self.build(space, tenant))
+        return sizes
+
+    def drop(self, space: str, tenant: str) -> None:
+        """Forget the in-memory index of (space, tenant); the next use reloads it."""
+        with self.lock:
+            self._indexes.pop((space, tenant), None)

@@ -1,0 +1,124 @@
+"""The data model: nodes, edges, vector spaces, search hits and graph paths.
+
+Plain frozen dataclasses; storage backends and surfaces exchange these and nothing else.
+Times are Unix seconds (float). ``props`` is any JSON object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "Citation",
+    "Direction",
+    "Edge",
+    "Hit",
+    "Metric",
+    "Node",
+    "Path",
+    "Quantization",
+    "VectorSpace",
+]
+
+Metric = Literal["cosine", "ip", "l2"]
+Quantization = Literal["f32", "f16", "i8", "b1"]
+Direction = Literal["out", "in", "both"]
+
+METRICS: tuple[str, ...] = ("cosine", "ip", "l2")
+QUANTIZATIONS: tuple[str, ...] = ("f32", "f16", "i8", "b1")
+DIRECTIONS: tuple[str, ...] = ("out", "in", "both")
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of the graph: a document, chunk, message, chat, entity, concept or user kind.
+
+    ``created``/``updated`` are set by the store when left as ``None``.
+    """
+
+    id: str
+    kind: str = "concept"
+    text: str | None = None
+    props: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    category: str | None = None
+    confidence: float | None = None
+    strength: float | None = None
+    access_count: int = 0
+    created: float | None = None
+    updated: float | None = None
+    last_accessed: float | None = None
+    tenant: str = "default"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A typed, weighted, directed edge ``src -> dst``; ``(src, dst, type)`` is its identity."""
+
+    src: str
+    dst: str
+    type: str = "related"
+    weight: float = 1.0
+    confidence: float | None = None
+    props: dict[str, Any] = field(default_factory=dict)
+    created: float | None = None
+    last_used: float | None = None
+    tenant: str = "default"
+
+
+@dataclass(frozen=True)
+class VectorSpace:
+    """A named vector space: every vector in it has this model, dimension and metric.
+
+    ``quantization`` is an index option (the stored vectors are always exact); ``storage`` is
+    the dtype the raw vectors are kept in.
+    """
+
+    name: str
+    dim: int
+    model: str = "unknown"
+    metric: Metric = "cosine"
+    quantization: Quantization = "f32"
+    storage: Literal["float32", "float16"] = "float32"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a hit comes from: a document, a page and a character span in it."""
+
+    document: str
+    page: int | None = None
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result: the node, its fused score (higher is better) and each retriever's."""
+
+    node: Node
+    score: float
+    scores: dict[str, float] = field(default_factory=dict)
+    citation: Citation | None = None
+
+    @property
+    def id(self) -> str:
+        return self.node.id
+
+
+@dataclass(frozen=True)
+class Path:
+    """A path through the graph: ``nodes[i] -> nodes[i+1]`` is carried by ``edges[i]``."""
+
+    nodes: list[Node]
+    edges: list[Edge]
+
+    @property
+    def cost(self) -> float:
+        """Sum of edge weights (the cost a weighted search minimises)."""
+        return math.fsum(e.weight for e in self.edges)
+
+    def __len__(self) -> int:
+        return len(self.edges)

@@ -1,0 +1,1 @@
+"""Queries: metadata filters, plans and their executors."""

@@ -1,0 +1,1 @@
+"""Storage backends: the only source of truth. See ``base.Backend`` for the contract."""

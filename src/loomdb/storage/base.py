@@ -1,0 +1,229 @@
+"""The Backend protocol: what every storage backend must do, and exactly how.
+
+A backend stores nodes, edges, vector spaces, vectors and a change log, and is the only source
+of truth; the ANN index is a view rebuilt from it (``loomdb.index``). Every method takes the
+tenant explicitly and never reads or writes another tenant's rows. Every write appends to the
+change log, whose ``seq`` only grows. Ids are the user's string ids; vector *labels* are
+integers the backend assigns, unique for the life of the store and never reused (a vector that
+is replaced gets a new label), so that index entries can never point at the wrong vector.
+
+Errors: backends raise only ``loomdb.errors`` types; driver errors are translated.
+The contract suite (``tests/contract``) runs against every backend.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ..model import Direction, Edge, Node, VectorSpace
+from ..query.filters import FilterNode
+
+__all__ = ["Backend", "Change", "OnConflict"]
+
+OnConflict = Literal["error", "replace", "ignore"]
+Labels = npt.NDArray[np.int64]
+Matrix = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One vector change-log entry: ``op`` is ``add`` or ``del`` of the vector ``label``."""
+
+    seq: int
+    op: Literal["add", "del"]
+    label: int
+
+
+class Backend(ABC):
+    """Storage of one loomdb store. Methods are safe to call from several threads."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and locks. Idempotent."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """All writes inside commit together or not at all; nested blocks are savepoints.
+
+        Outside a transaction every write method is atomic on its own.
+        """
+
+    @abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether the calling code is inside ``transaction()``."""
+
+    @abstractmethod
+    def seq(self) -> int:
+        """The sequence number of the last committed change (0 for an empty store)."""
+
+    # -- nodes -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def put_nodes(self, tenant: str, nodes: Sequence[Node], on_conflict: OnConflict) -> None:
+        """Insert nodes, atomically.
+
+        ``on_conflict`` decides what an existing id does: ``error`` raises ``Conflict`` and
+        writes nothing; ``replace`` overwrites every field but ``created`` and keeps the node's
+        edges and vectors; ``ignore`` leaves the existing node untouched. A batch repeating an
+        id behaves as if its nodes were written one after the other.
+        """
+
+    @abstractmethod
+    def get_nodes(self, tenant: str, ids: Sequence[str]) -> dict[str, Node]:
+        """The nodes that exist among ``ids``, keyed by id; missing ids are simply absent."""
+
+    @abstractmethod
+    def update_node(self, tenant: str, node_id: str, changes: dict[str, Any]) -> Node:
+        """Set the given fields of one node (``updated`` is stamped); ``NotFound`` if absent.
+
+        ``props`` replaces the whole object. Returns the node as stored.
+        """
+
+    @abstractmethod
+    def delete_nodes(self, tenant: str, ids: Sequence[str]) -> int:
+        """Delete nodes with their edges (both directions) and vectors; returns how many
+        existed. Missing ids are ignored."""
+
+    @abstractmethod
+    def list_nodes(
+        self, tenant: str, where: FilterNode | None, limit: int, offset: int
+    ) -> list[Node]:
+        """Nodes matching ``where`` in insertion order."""
+
+    @abstractmethod
+    def count_nodes(self, tenant: str, where: FilterNode | None) -> int:
+        """How many nodes match ``where``."""
+
+    # -- edges -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def put_edges(self, tenant: str, edges: Sequence[Edge], on_conflict: OnConflict) -> None:
+        """Insert edges, atomically; ``(src, dst, type)`` is the identity.
+
+        Both endpoints must exist in the tenant, else ``NotFound`` naming them and nothing is
+        written. ``on_conflict`` works as for ``put_nodes``.
+        """
+
+    @abstractmethod
+    def get_edges(
+        self,
+        tenant: str,
+        src: str | None = None,
+        dst: str | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[Edge]:
+        """Edges matching every given criterion, in insertion order."""
+
+    @abstractmethod
+    def delete_edges(self, tenant: str, keys: Sequence[tuple[str, str, str]]) -> int:
+        """Delete edges by ``(src, dst, type)``; returns how many existed."""
+
+    @abstractmethod
+    def adjacent(
+        self,
+        tenant: str,
+        ids: Sequence[str],
+        types: Sequence[str] | None,
+        direction: Direction,
+        limit: int,
+    ) -> list[Edge]:
+        """Edges touching ``ids`` (``out``: ids are sources; ``in``: targets; ``both``),
+        at most ``limit``, ordered by weight descending then insertion order. The graph
+        traversals in ``loomdb.graph`` are built on this one primitive."""
+
+    # -- vector spaces and vectors ---------------------------------------------------------
+
+    @abstractmethod
+    def create_space(self, space: VectorSpace) -> VectorSpace:
+        """Create a vector space. Creating an identical one again is a no-op; one with the
+        same name and other settings raises ``Conflict``."""
+
+    @abstractmethod
+    def get_space(self, name: str) -> VectorSpace:
+        """The space called ``name``; ``NotFound`` if there is none."""
+
+    @abstractmethod
+    def list_spaces(self) -> list[VectorSpace]:
+        """Every vector space, by name."""
+
+    @abstractmethod
+    def put_vectors(self, tenant: str, space: str, ids: Sequence[str], vectors: Matrix) -> None:
+        """Set the vector of each node (replacing any, under a new label), atomically.
+
+        The caller has validated shape and values. ``NotFound`` if a node is missing."""
+
+    @abstractmethod
+    def get_vectors(self, tenant: str, space: str, ids: Sequence[str]) -> dict[str, Matrix]:
+        """The stored vectors of those ids that have one, as float32."""
+
+    @abstractmethod
+    def delete_vectors(self, tenant: str, space: str, ids: Sequence[str]) -> int:
+        """Remove the vectors of ``ids``; returns how many existed."""
+
+    @abstractmethod
+    def vector_labels(self, tenant: str, space: str, where: FilterNode | None) -> Labels:
+        """Sorted labels of the vectors whose node matches ``where``."""
+
+    @abstractmethod
+    def vectors_by_label(
+        self, tenant: str, space: str, labels: Sequence[int]
+    ) -> tuple[Labels, Matrix]:
+        """The live vectors among ``labels`` (labels sorted ascending, float32 rows)."""
+
+    @abstractmethod
+    def scan_vectors(
+        self, tenant: str, space: str, batch: int = 10_000
+    ) -> Iterator[tuple[Labels, Matrix]]:
+        """Every vector of the tenant in the space, by ascending label, in batches."""
+
+    @abstractmethod
+    def nodes_by_label(self, tenant: str, space: str, labels: Sequence[int]) -> dict[int, Node]:
+        """The nodes owning the live vectors ``labels``; dead labels are absent."""
+
+    @abstractmethod
+    def vector_changes(self, tenant: str, space: str, after: int) -> list[Change]:
+        """Vector changes with ``seq > after``, in seq order. ``CorruptStore`` if the log no
+        longer reaches back to ``after`` (it was purged past it)."""
+
+    @abstractmethod
+    def vector_tenants(self, space: str) -> list[str]:
+        """Tenants that hold vectors in ``space``."""
+
+    @abstractmethod
+    def record_index_stamp(self, tenant: str, space: str, seq: int) -> None:
+        """Remember that the saved index of (tenant, space) covers the log up to ``seq``."""
+
+    @abstractmethod
+    def purge_log(self) -> int:
+        """Drop log entries every saved index already covers; never past any index stamp.
+        Returns how many were dropped."""
+
+    # -- full text -------------------------------------------------------------------------
+
+    @abstractmethod
+    def text_search(
+        self, tenant: str, query: str, k: int, where: FilterNode | None
+    ) -> list[tuple[Node, float]]:
+        """Best ``k`` nodes for ``query`` by BM25 over node text, score higher-is-better.
+
+        ``query`` is plain text: every word is searched, none is syntax."""
+
+    # -- introspection ---------------------------------------------------------------------
+
+    @abstractmethod
+    def stats(self, tenant: str) -> dict[str, Any]:
+        """Counts for the tenant: nodes by kind, edges by type, vectors by space, seq."""
+
+    @abstractmethod
+    def check_integrity(self) -> list[str]:
+        """Problems found by the backend's own integrity check; empty when healthy."""

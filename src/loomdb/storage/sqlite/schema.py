@@ -1,0 +1,137 @@
+"""The SQLite schema as numbered migrations, applied in order inside one transaction each.
+
+The change log (``changes``) is written by triggers, so no code path can forget it: every
+insert, update and delete of a node, edge or vector gets the next ``seq``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE nodes (
+    nid           INTEGER PRIMARY KEY,
+    tenant        TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    text          TEXT,
+    props         TEXT NOT NULL DEFAULT '{}',
+    source        TEXT,
+    category      TEXT,
+    confidence    REAL,
+    strength      REAL,
+    access_count  INTEGER NOT NULL DEFAULT 0,
+    created       REAL NOT NULL,
+    updated       REAL NOT NULL,
+    last_accessed REAL,
+    UNIQUE (tenant, id)
+);
+CREATE INDEX nodes_by_kind ON nodes (tenant, kind);
+
+CREATE TABLE edges (
+    eid        INTEGER PRIMARY KEY,
+    tenant     TEXT NOT NULL,
+    src        INTEGER NOT NULL REFERENCES nodes (nid) ON DELETE CASCADE,
+    dst        INTEGER NOT NULL REFERENCES nodes (nid) ON DELETE CASCADE,
+    type       TEXT NOT NULL,
+    weight     REAL NOT NULL DEFAULT 1.0,
+    confidence REAL,
+    props      TEXT NOT NULL DEFAULT '{}',
+    created    REAL NOT NULL,
+    last_used  REAL,
+    UNIQUE (src, type, dst)
+);
+CREATE INDEX edges_by_dst ON edges (dst, type);
+
+CREATE TABLE spaces (
+    name         TEXT PRIMARY KEY,
+    dim          INTEGER NOT NULL,
+    model        TEXT NOT NULL,
+    metric       TEXT NOT NULL,
+    quantization TEXT NOT NULL,
+    storage      TEXT NOT NULL
+);
+
+-- AUTOINCREMENT: a label is never reused, so a stale index entry can never alias a new vector.
+CREATE TABLE vectors (
+    vid    INTEGER PRIMARY KEY AUTOINCREMENT,
+    space  TEXT NOT NULL REFERENCES spaces (name),
+    nid    INTEGER NOT NULL REFERENCES nodes (nid) ON DELETE CASCADE,
+    tenant TEXT NOT NULL,
+    vec    BLOB NOT NULL,
+    UNIQUE (nid, space)
+);
+CREATE INDEX vectors_by_space ON vectors (space, tenant);
+
+CREATE TABLE changes (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity TEXT NOT NULL,            -- node | edge | vector
+    op     TEXT NOT NULL,            -- add | upd | del
+    tenant TEXT NOT NULL,
+    space  TEXT,
+    ref    INTEGER NOT NULL          -- nid, eid or vid
+);
+
+CREATE TABLE index_stamps (
+    space  TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    PRIMARY KEY (space, tenant)
+);
+
+CREATE TRIGGER nodes_log_add AFTER INSERT ON nodes BEGIN
+    INSERT INTO changes (entity, op, tenant, ref) VALUES ('node', 'add', new.tenant, new.nid);
+END;
+CREATE TRIGGER nodes_log_upd AFTER UPDATE ON nodes BEGIN
+    INSERT INTO changes (entity, op, tenant, ref) VALUES ('node', 'upd', new.tenant, new.nid);
+END;
+CREATE TRIGGER nodes_log_del AFTER DELETE ON nodes BEGIN
+    INSERT INTO changes (entity, op, tenant, ref) VALUES ('node', 'del', old.tenant, old.nid);
+END;
+CREATE TRIGGER edges_log_add AFTER INSERT ON edges BEGIN
+    INSERT INTO changes (entity, op, tenant, ref) VALUES ('edge', 'add', new.tenant, new.eid);
+END;
+CREATE TRIGGER edges_log_upd AFTER UPDATE ON edges BEGIN
+    INSERT INTO changes (entity, op, tenant, ref) VALUES ('edge', 'upd', new.tenant, new.eid);
+END;
+CREATE TRIGGER edges_log_del AFTER DELETE ON edges BEGIN
+    INSERT INTO changes (entity, op, tenant, ref) VALUES ('edge', 'del', old.tenant, old.eid);
+END;
+CREATE TRIGGER vectors_log_add AFTER INSERT ON vectors BEGIN
+    INSERT INTO changes (entity, op, tenant, space, ref)
+    VALUES ('vector', 'add', new.tenant, new.space, new.vid);
+END;
+CREATE TRIGGER vectors_log_del AFTER DELETE ON vectors BEGIN
+    INSERT INTO changes (entity, op, tenant, space, ref)
+    VALUES ('vector', 'del', old.tenant, old.space, old.vid);
+END;
+
+CREATE VIRTUAL TABLE nodes_fts USING fts5 (
+    text, content = 'nodes', content_rowid = 'nid', tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER nodes_fts_add AFTER INSERT ON nodes WHEN new.text IS NOT NULL BEGIN
+    INSERT INTO nodes_fts (rowid, text) VALUES (new.nid, new.text);
+END;
+CREATE TRIGGER nodes_fts_del AFTER DELETE ON nodes WHEN old.text IS NOT NULL BEGIN
+    INSERT INTO nodes_fts (nodes_fts, rowid, text) VALUES ('delete', old.nid, old.text);
+END;
+CREATE TRIGGER nodes_fts_upd AFTER UPDATE OF text ON nodes BEGIN
+    INSERT INTO nodes_fts (nodes_fts, rowid, text)
+        SELECT 'delete', old.nid, old.text WHERE old.text IS NOT NULL;
+    INSERT INTO nodes_fts (rowid, text) SELECT new.nid, new.text WHERE new.text IS NOT NULL;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the newest version; returns the version now in force."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return len(MIGRATIONS)

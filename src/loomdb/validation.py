@@ -1,0 +1,81 @@
+"""Checks on everything users hand the facade, so bad input fails early with a clear error."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import DimensionMismatch, InvalidInput, InvalidVector, ModelMismatch
+from .model import DIRECTIONS, VectorSpace
+
+__all__ = ["check_direction", "check_id", "check_limit", "check_name", "check_vectors"]
+
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+MAX_ID_LENGTH = 512
+MAX_LIMIT = 100_000
+
+
+def check_name(value: Any, what: str) -> str:
+    """Tenant and space names: 1-64 of ``A-Z a-z 0-9 _ . -``, not starting with a dot."""
+    if not isinstance(value, str) or not NAME.match(value):
+        raise InvalidInput(
+            f"{what} name {value!r} is invalid: use 1-64 letters, digits, '_', '.', '-' "
+            "(not starting with '.' or '-')"
+        )
+    return value
+
+
+def check_id(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH or "\x00" in value:
+        raise InvalidInput(
+            f"node id {value!r:.80} is invalid: ids are non-empty strings of at most "
+            f"{MAX_ID_LENGTH} characters without NUL"
+        )
+    return value
+
+
+def check_limit(value: Any, what: str = "limit", maximum: int = MAX_LIMIT) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
+        raise InvalidInput(f"{what} must be an integer from 1 to {maximum}, got {value!r:.40}")
+    return value
+
+
+def check_direction(value: Any) -> Any:
+    if value not in DIRECTIONS:
+        raise InvalidInput(f"direction must be one of {DIRECTIONS}, got {value!r:.40}")
+    return value
+
+
+def check_vectors(
+    space: VectorSpace, vectors: Any, model: str | None = None, count: int | None = None
+) -> npt.NDArray[np.float32]:
+    """``vectors`` as a float32 matrix of the space's dimension, every value finite."""
+    if model is not None and model != space.model:
+        raise ModelMismatch(
+            f"vectors from model {model!r} cannot go in space {space.name!r} "
+            f"(model {space.model!r})"
+        )
+    try:
+        matrix = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVector(f"vectors must be numbers: {exc}") from exc
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(1, -1)
+    if matrix.ndim != 2 or matrix.shape[1] != space.dim:
+        raise DimensionMismatch(
+            f"space {space.name!r} holds {space.dim}-d vectors, got shape "
+            f"{tuple(np.shape(vectors))}"
+        )
+    if count is not None and len(matrix) != count:
+        raise InvalidInput(f"got {len(matrix)} vectors for {count} ids")
+    if not np.isfinite(matrix).all():
+        raise InvalidVector("vectors must not contain NaN or infinity")
+    return matrix
+
+
+def unique(ids: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
