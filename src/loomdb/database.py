@@ -36,6 +36,7 @@ __all__ = ["Database", "open"]
 NODE_FIELDS = frozenset(Node.__dataclass_fields__) - {"tenant"}
 EDGE_FIELDS = frozenset(Edge.__dataclass_fields__) - {"tenant"}
 CONFLICT_MODES = ("error", "replace", "ignore")
+STORAGE_TYPES = ("float32", "float16", "float64")
 
 
 def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
@@ -306,8 +307,8 @@ class Database:
         if metric not in METRICS or quantization not in QUANTIZATIONS:
             raise InvalidInput(f"metric must be one of {METRICS}, quantization one of "
                                f"{QUANTIZATIONS}")
-        if storage not in ("float32", "float16"):
-            raise InvalidInput("storage must be float32 or float16")
+        if storage not in STORAGE_TYPES:
+            raise InvalidInput(f"storage must be one of {STORAGE_TYPES}")
         space = VectorSpace(check_name(name, "space"), dim, model, metric, quantization,
                             storage)  # type: ignore[arg-type]
         return self.backend.create_space(space)

@@ -81,7 +81,7 @@ class VectorSpace:
     model: str = "unknown"
     metric: Metric = "cosine"
     quantization: Quantization = "f32"
-    storage: Literal["float32", "float16"] = "float32"
+    storage: Literal["float32", "float16", "float64"] = "float32"
 
 
 @dataclass(frozen=True)

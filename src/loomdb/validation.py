@@ -52,15 +52,17 @@ def check_direction(value: Any) -> Any:
 
 def check_vectors(
     space: VectorSpace, vectors: Any, model: str | None = None, count: int | None = None
-) -> npt.NDArray[np.float32]:
-    """``vectors`` as a float32 matrix of the space's dimension, every value finite."""
+) -> npt.NDArray[Any]:
+    """``vectors`` as a matrix of the space's dimension, every value finite: float64 for a
+    space that stores float64 (so nothing is rounded), float32 otherwise."""
     if model is not None and model != space.model:
         raise ModelMismatch(
             f"vectors from model {model!r} cannot go in space {space.name!r} "
             f"(model {space.model!r})"
         )
     try:
-        matrix = np.asarray(vectors, dtype=np.float32)
+        dtype = np.float64 if space.storage == "float64" else np.float32
+        matrix = np.asarray(vectors, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise InvalidVector(f"vectors must be numbers: {exc}") from exc
     if matrix.ndim == 1:

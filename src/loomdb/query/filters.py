@@ -69,9 +69,18 @@ __all__ = [
 Scalar = str | float | bool | None
 
 COLUMN_NAMES: Final = (
-    "id", "kind", "text", "source", "category", "confidence", "strength",
-    "access_count", "created", "updated", "last_accessed",
-)  # fmt: skip
+    "id",
+    "kind",
+    "text",
+    "source",
+    "category",
+    "confidence",
+    "strength",
+    "access_count",
+    "created",
+    "updated",
+    "last_accessed",
+)
 DEFAULT_COLUMNS: Final[Mapping[str, str]] = MappingProxyType({c: f"n.{c}" for c in COLUMN_NAMES})
 
 MAX_DEPTH: Final = 32
@@ -86,9 +95,12 @@ _COMPARE_OPS: Final = ("$eq", "$lt", "$lte", "$gt", "$gte")
 _OPERATORS: Final = (*_COMPARE_OPS, "$ne", "$in", "$nin", "$exists", "$contains")
 _SQL_OPS: Final = {"$eq": "=", "$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 _PY_OPS: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
-    "$eq": operator.eq, "$lt": operator.lt, "$lte": operator.le,
-    "$gt": operator.gt, "$gte": operator.ge,
-}  # fmt: skip
+    "$eq": operator.eq,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+}
 
 
 @dataclass(frozen=True)
@@ -189,12 +201,15 @@ class _Parser:
         self.conditions = 0
         self.items = 0
 
-    def count(self, items: int = 0) -> None:
-        """Charge one condition (and ``items`` list values) against the size limits."""
+    def count(self) -> None:
+        """Charge one condition against the size limit."""
         self.conditions += 1
-        self.items += items
         if self.conditions > MAX_CONDITIONS:
             raise InvalidFilter(f"filter has more than {MAX_CONDITIONS} conditions")
+
+    def count_items(self, items: int) -> None:
+        """Charge ``$in``/``$nin`` values: they all become SQL parameters."""
+        self.items += items
         if self.items > MAX_TOTAL_ITEMS:
             raise InvalidFilter(f"filter lists more than {MAX_TOTAL_ITEMS} values in all")
 
@@ -267,8 +282,9 @@ class _Parser:
         if op == "$contains":
             return self.contains(field, arg)
         shown = _show(op) if isinstance(op, str) else type(op).__name__
-        raise InvalidFilter(f"unknown operator {shown} on {_show(field.name)}; "
-                            f"allowed: {', '.join(_OPERATORS)}")  # fmt: skip
+        raise InvalidFilter(
+            f"unknown operator {shown} on {_show(field.name)}; allowed: {', '.join(_OPERATORS)}"
+        )
 
     def compare(self, field: Field, op: str, arg: object) -> Compare:
         if op != "$eq" and (arg is None or isinstance(arg, bool)):
@@ -281,7 +297,7 @@ class _Parser:
             raise InvalidFilter(f"{where} needs a list of values")
         if len(arg) > MAX_LIST_ITEMS:
             raise InvalidFilter(f"{where} has more than {MAX_LIST_ITEMS} values")
-        self.count(len(arg))
+        self.count_items(len(arg))
         return In(field, tuple(_scalar(value, field, op) for value in arg))
 
     def contains(self, field: Field, arg: object) -> Contains:
@@ -443,8 +459,9 @@ class _SqlWriter:
         left = self.value_of(field, no_affinity=text and ast.op != "$eq")
         right = " COLLATE BINARY)" if text else ")"
         op = f" {_SQL_OPS[ast.op]} "
-        return _join("(", self.type_of(field), _is(_sql_types(value)), " AND ", left, op,
-                     _bind(value), right)  # fmt: skip
+        return _join(
+            "(", self.type_of(field), _is(_sql_types(value)), " AND ", left, op, _bind(value), right
+        )
 
     def member(self, ast: In) -> _Sql:
         groups: dict[tuple[str, ...], list[Scalar]] = {}
@@ -458,15 +475,32 @@ class _SqlWriter:
             return self.is_null(field) if types[0] == "null" else self.has_type(field, types)
         collate = " COLLATE BINARY" if types == ("text",) else ""
         binds = _Sql("(" + ", ".join("?" for _ in values) + ")", tuple(values))
-        return _join("(", self.type_of(field), _is(types), " AND ", self.value_of(field),
-                     f"{collate} IN ", binds, ")")  # fmt: skip
+        return _join(
+            "(",
+            self.type_of(field),
+            _is(types),
+            " AND ",
+            self.value_of(field),
+            f"{collate} IN ",
+            binds,
+            ")",
+        )
 
     def contains(self, ast: Contains) -> _Sql:
         field, value = ast.field, ast.value
         parts: list[_Sql] = []
         if isinstance(value, str):
-            parts.append(_join("(", self.type_of(field), " = 'text' AND instr(",
-                               self.value_of(field), ", ", _bind(value), ") > 0)"))  # fmt: skip
+            parts.append(
+                _join(
+                    "(",
+                    self.type_of(field),
+                    " = 'text' AND instr(",
+                    self.value_of(field),
+                    ", ",
+                    _bind(value),
+                    ") > 0)",
+                )
+            )
         if field.column is None:
             parts.append(self.array_has(field, value))
         return _combine(parts, " OR ")
@@ -475,8 +509,16 @@ class _SqlWriter:
         test = _Sql("_e.type" + _is(_sql_types(value)))
         if not isinstance(value, bool):
             test = _join(test, " AND _e.value = ", _bind(value))
-        return _join("(", self.type_of(field), " = 'array' AND EXISTS (SELECT 1 FROM json_each(",
-                     f"{self.props}, ", _bind(_json_path(field)), ") AS _e WHERE ", test, "))")  # fmt: skip
+        return _join(
+            "(",
+            self.type_of(field),
+            " = 'array' AND EXISTS (SELECT 1 FROM json_each(",
+            f"{self.props}, ",
+            _bind(_json_path(field)),
+            ") AS _e WHERE ",
+            test,
+            "))",
+        )
 
 
 def to_sqlite(

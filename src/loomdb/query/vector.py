@@ -43,7 +43,11 @@ def _top(labels: Labels, scores: Matrix, k: int) -> tuple[Labels, Matrix]:
 
 
 def _exact(
-    backend: Backend, tenant: str, space: VectorSpace, query: Matrix, k: int,
+    backend: Backend,
+    tenant: str,
+    space: VectorSpace,
+    query: Matrix,
+    k: int,
     labels: Labels | None,
 ) -> tuple[Labels, Matrix]:
     best_labels, best_scores = np.zeros(0, np.int64), np.zeros(0, np.float32)

@@ -36,7 +36,7 @@ UPDATABLE = frozenset(
     {"kind", "text", "props", "source", "category", "confidence", "strength", "access_count",
      "last_accessed", "created"}
 )
-DTYPES = {"float32": np.float32, "float16": np.float16}
+DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
 IN_IDS = "(SELECT value FROM json_each(?))"
 
 
@@ -370,12 +370,14 @@ class SqliteBackend(Backend):
                 ((space, nids[i], tenant, v.astype(dtype).tobytes()) for i, v in latest.items()),
             )
 
-    def _decode(self, space: str, blobs: Sequence[bytes]) -> Matrix:
-        dtype = DTYPES[self.get_space(space).storage]
+    def _decode(self, space: str, blobs: Sequence[bytes], native: bool = False) -> Matrix:
+        """Blobs as a matrix: float32 for computing, or the stored dtype when ``native``."""
+        vector_space = self.get_space(space)
+        dtype = DTYPES[vector_space.storage]
         if not blobs:
-            return np.zeros((0, self.get_space(space).dim), dtype=np.float32)
-        joined = np.frombuffer(b"".join(blobs), dtype=dtype)
-        return joined.reshape(len(blobs), -1).astype(np.float32, copy=False)
+            return np.zeros((0, vector_space.dim), dtype=dtype if native else np.float32)
+        joined = np.frombuffer(b"".join(blobs), dtype=dtype).reshape(len(blobs), -1)
+        return joined if native else joined.astype(np.float32, copy=False)
 
     def get_vectors(self, tenant: str, space: str, ids: Sequence[str]) -> dict[str, Matrix]:
         rows = self._db.query(
@@ -383,7 +385,7 @@ class SqliteBackend(Backend):
             f"WHERE v.space = ? AND n.tenant = ? AND n.id IN {IN_IDS}",
             (space, tenant, json.dumps(list(ids))),
         )
-        matrix = self._decode(space, [row[1] for row in rows])
+        matrix = self._decode(space, [row[1] for row in rows], native=True)
         return {row[0]: matrix[i] for i, row in enumerate(rows)}
 
     def delete_vectors(self, tenant: str, space: str, ids: Sequence[str]) -> int:
@@ -396,13 +398,16 @@ class SqliteBackend(Backend):
             return int(cursor.rowcount)
 
     def vector_labels(self, tenant: str, space: str, where: FilterNode | None) -> Labels:
-        clause, params = self._where(where)
-        join = " JOIN nodes n ON n.nid = v.nid" if where is not None else ""
-        rows = self._db.query(
-            f"SELECT v.vid FROM vectors v{join} WHERE v.space = ? AND v.tenant = ?{clause} "
-            "ORDER BY v.vid", (space, tenant, *params),
-        )
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if where is None:
+            sql, params = ("SELECT vid FROM vectors WHERE space = ? AND tenant = ?",
+                           [space, tenant])
+        else:
+            clause, params = self._where(where)
+            sql = ("SELECT v.vid FROM nodes n JOIN vectors v ON v.nid = n.nid AND v.space = ? "
+                   f"WHERE n.tenant = ?{clause}")
+            params = [space, tenant, *params]
+        rows = self._db.query(sql, params)
+        return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
 
     def vectors_by_label(
         self, tenant: str, space: str, labels: Sequence[int]

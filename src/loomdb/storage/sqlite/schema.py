@@ -65,7 +65,8 @@ CREATE TABLE vectors (
     vec    BLOB NOT NULL,
     UNIQUE (nid, space)
 );
-CREATE INDEX vectors_by_space ON vectors (space, tenant);
+-- covering: label scans and filter joins never read the vector blobs
+CREATE INDEX vectors_by_space ON vectors (space, tenant, nid);
 
 CREATE TABLE changes (
     seq    INTEGER PRIMARY KEY AUTOINCREMENT,
