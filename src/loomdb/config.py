@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["IndexSettings", "StoreSettings", "shared_data_dir"]
+__all__ = [
+    "IndexSettings",
+    "StoreSettings",
+    "default_store_path",
+    "offline_models",
+    "shared_data_dir",
+]
 
 Durability = Literal["full", "normal", "off"]
 
@@ -60,5 +66,17 @@ class StoreSettings:
 
 def shared_data_dir() -> Path:
     """Where the team's real test and benchmark data lives (``LOOMDB_SHARED_DATA``)."""
-    default = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"  # beside the repo
     return Path(os.environ.get("LOOMDB_SHARED_DATA", str(default))).resolve()
+
+
+def default_store_path() -> Path:
+    """The store the CLI opens when no ``--store`` is given: ``LOOMDB_STORE``, else
+    ``./loomdb-store``."""
+    return Path(os.environ.get("LOOMDB_STORE", "loomdb-store"))
+
+
+def offline_models() -> None:
+    """Keep Hugging Face libraries off the network (``HF_HUB_OFFLINE=1``) unless the user
+    set it: loomdb's models ship inside Python packages and never need the hub."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")

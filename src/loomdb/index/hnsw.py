@@ -177,6 +177,14 @@ class HnswIndex:
                 old.unlink(missing_ok=True)
         fsync_directory(directory)
 
+    @staticmethod
+    def read_stamp(directory: Path) -> int:
+        """The seq the saved index in ``directory`` covers; ``CorruptStore`` if there is none."""
+        try:
+            return int(json.loads((directory / "CURRENT").read_text())["seq"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise CorruptStore(f"no readable vector index in {directory}") from exc
+
     @classmethod
     def load(cls, directory: Path, space: VectorSpace, settings: IndexSettings) -> HnswIndex:
         """The generation ``CURRENT`` names; ``CorruptStore`` if absent, unreadable or built

@@ -101,19 +101,41 @@ class VectorIndexView:
         return index
 
     def save(self) -> None:
-        """Persist every index that changed since it was last saved, then purge the log."""
+        """Bring every index with pending changes up to date, persist it, then purge the log.
+
+        Indexes never used in this session are built or caught up too, so that a bulk load
+        followed by ``close`` leaves an index the next open can use at once.
+        """
         if self.directory is None or self.backend.in_transaction():
             return
         with self.lock:
-            for (space, tenant), index in self._indexes.items():
-                if self._saved.get((space, tenant)) == index.seq:
-                    continue
-                path = self._path(space, tenant)
-                assert path is not None
-                index.save(path)
-                self.backend.record_index_stamp(tenant, space, index.seq)
-                self._saved[(space, tenant)] = index.seq
+            for space in self.backend.list_spaces():
+                tenants = set(self.backend.vector_tenants(space.name))
+                tenants |= {t for (s, t) in self._indexes if s == space.name}
+                for tenant in sorted(tenants):
+                    if (space.name, tenant) in self._indexes or self._pending(space, tenant):
+                        self._save_one(self.get(space, tenant), tenant)
             self.backend.purge_log()
+
+    def _pending(self, space: VectorSpace, tenant: str) -> bool:
+        """Whether the saved index of (space, tenant) misses changes (or does not exist)."""
+        path = self._path(space.name, tenant)
+        assert path is not None
+        try:
+            stamp = HnswIndex.read_stamp(path)
+            return bool(self.backend.vector_changes(tenant, space.name, stamp))
+        except CorruptStore:
+            return True
+
+    def _save_one(self, index: HnswIndex, tenant: str) -> None:
+        key = (index.space.name, tenant)
+        if self._saved.get(key) == index.seq:
+            return
+        path = self._path(index.space.name, tenant)
+        assert path is not None
+        index.save(path)
+        self.backend.record_index_stamp(tenant, index.space.name, index.seq)
+        self._saved[key] = index.seq
 
     def rebuild(self, spaces: list[VectorSpace]) -> dict[tuple[str, str], int]:
         """Rebuild the indexes of ``spaces`` for every tenant; returns their sizes."""

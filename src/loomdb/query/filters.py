@@ -32,7 +32,8 @@ Semantics (identical in SQL and in :func:`matches`):
   ``$lt``/``$gt``... never match a missing key or a value of another type.
 - ``$contains``: substring of a string (``%``/``_`` are literal), or element of a props array.
 
-All values reach SQLite as bound parameters, never as SQL text.
+All values reach SQLite as bound parameters, never as SQL text. Limits: nesting depth 32,
+1,000 conditions, 10,000 values per ``$in``/``$nin`` list and 20,000 in all.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ __all__ = [
     "And",
     "Compare",
     "Contains",
-    "Exists",
     "Field",
     "FilterNode",
     "In",
@@ -69,17 +69,8 @@ __all__ = [
 Scalar = str | float | bool | None
 
 COLUMN_NAMES: Final = (
-    "id",
-    "kind",
-    "text",
-    "source",
-    "category",
-    "confidence",
-    "strength",
-    "access_count",
-    "created",
-    "updated",
-    "last_accessed",
+    *("id", "kind", "text", "source", "category", "confidence", "strength", "access_count"),
+    *("created", "updated", "last_accessed"),
 )
 DEFAULT_COLUMNS: Final[Mapping[str, str]] = MappingProxyType({c: f"n.{c}" for c in COLUMN_NAMES})
 
@@ -94,13 +85,11 @@ _INT64 = range(-(2**63), 2**63)
 _COMPARE_OPS: Final = ("$eq", "$lt", "$lte", "$gt", "$gte")
 _OPERATORS: Final = (*_COMPARE_OPS, "$ne", "$in", "$nin", "$exists", "$contains")
 _SQL_OPS: Final = {"$eq": "=", "$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
-_PY_OPS: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
-    "$eq": operator.eq,
-    "$lt": operator.lt,
-    "$lte": operator.le,
-    "$gt": operator.gt,
-    "$gte": operator.ge,
-}
+_PY_OPS: Final[Mapping[str, Callable[[Any, Any], bool]]] = dict(
+    zip(
+        _COMPARE_OPS, (operator.eq, operator.lt, operator.le, operator.gt, operator.ge), strict=True
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -134,13 +123,6 @@ class In:
 
 
 @dataclass(frozen=True)
-class Exists:
-    """``field`` is present and not null."""
-
-    field: Field
-
-
-@dataclass(frozen=True)
 class Contains:
     """``value`` is a substring of the string ``field`` or an element of the props array."""
 
@@ -169,7 +151,7 @@ class Not:
     child: FilterNode
 
 
-FilterNode = Compare | In | Exists | Contains | And | Or | Not
+FilterNode = Compare | In | Contains | And | Or | Not
 
 
 # --------------------------------------------------------------------------- parsing
@@ -207,14 +189,8 @@ class _Parser:
         if self.conditions > MAX_CONDITIONS:
             raise InvalidFilter(f"filter has more than {MAX_CONDITIONS} conditions")
 
-    def count_items(self, items: int) -> None:
-        """Charge ``$in``/``$nin`` values: they all become SQL parameters."""
-        self.items += items
-        if self.items > MAX_TOTAL_ITEMS:
-            raise InvalidFilter(f"filter lists more than {MAX_TOTAL_ITEMS} values in all")
-
     def document(self, expr: object, depth: int) -> FilterNode:
-        if not isinstance(expr, dict):
+        if not isinstance(expr, Mapping):
             raise InvalidFilter(f"a filter must be a JSON object, got {type(expr).__name__}")
         if depth > MAX_DEPTH:
             raise InvalidFilter(f"filter is nested deeper than {MAX_DEPTH} levels")
@@ -238,7 +214,7 @@ class _Parser:
         if key.startswith("$"):
             raise InvalidFilter(f"unknown top-level operator {_show(key)}; use $and, $or, $not")
         field = self.field(key)
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             return self.operators(field, value)
         self.count()
         return self.compare(field, "$eq", value)
@@ -260,7 +236,7 @@ class _Parser:
                 )
         return Field(None, keys)
 
-    def operators(self, field: Field, spec: dict[object, object]) -> FilterNode:
+    def operators(self, field: Field, spec: Mapping[object, object]) -> FilterNode:
         if not spec:
             raise InvalidFilter(f"field {_show(field.name)} has an empty operator object")
         parts = [self.operator(field, op, arg) for op, arg in spec.items()]
@@ -278,7 +254,8 @@ class _Parser:
         if op == "$exists":
             if not isinstance(arg, bool):
                 raise InvalidFilter(f"$exists on {_show(field.name)} needs true or false")
-            return Exists(field) if arg else Not(Exists(field))
+            absent = Compare(field, "$eq", None)  # null and missing are one thing
+            return Not(absent) if arg else absent
         if op == "$contains":
             return self.contains(field, arg)
         shown = _show(op) if isinstance(op, str) else type(op).__name__
@@ -297,7 +274,9 @@ class _Parser:
             raise InvalidFilter(f"{where} needs a list of values")
         if len(arg) > MAX_LIST_ITEMS:
             raise InvalidFilter(f"{where} has more than {MAX_LIST_ITEMS} values")
-        self.count_items(len(arg))
+        self.items += len(arg)  # each becomes a SQL parameter
+        if self.items > MAX_TOTAL_ITEMS:
+            raise InvalidFilter(f"filter lists more than {MAX_TOTAL_ITEMS} values in all")
         return In(field, tuple(_scalar(value, field, op) for value in arg))
 
     def contains(self, field: Field, arg: object) -> Contains:
@@ -416,8 +395,6 @@ class _SqlWriter:
             return _combine([self.node(child) for child in ast.children], glue)
         if isinstance(ast, Not):
             return _join("NOT ", self.node(ast.child))
-        if isinstance(ast, Exists):
-            return _join("NOT ", self.is_null(ast.field))
         if isinstance(ast, In):
             return self.member(ast)
         if isinstance(ast, Contains):
@@ -441,27 +418,26 @@ class _SqlWriter:
             return _Sql(("+" if no_affinity else "") + self.column(field))
         return _Sql(f"json_extract({self.props}, ?)", (_json_path(field),))
 
-    def has_type(self, field: Field, types: tuple[str, ...]) -> _Sql:
-        return _join("(", self.type_of(field), _is(types), ")")
+    def typed(self, field: Field, types: tuple[str, ...], test: _Sql | None = None) -> _Sql:
+        """``(field is one of types [AND test])``."""
+        check = _join("(", self.type_of(field), _is(types))
+        return _join(check, ")") if test is None else _join(check, " AND ", test, ")")
 
     def is_null(self, field: Field) -> _Sql:
         if field.column is not None:
             return _Sql(f"({self.column(field)} IS NULL)")
-        return self.has_type(field, ("null",))
+        return self.typed(field, ("null",))
 
     def compare(self, ast: Compare) -> _Sql:
         field, value = ast.field, ast.value
         if value is None:
             return self.is_null(field)
         if isinstance(value, bool):
-            return self.has_type(field, _sql_types(value))
+            return self.typed(field, _sql_types(value))
         text = isinstance(value, str)
         left = self.value_of(field, no_affinity=text and ast.op != "$eq")
-        right = " COLLATE BINARY)" if text else ")"
-        op = f" {_SQL_OPS[ast.op]} "
-        return _join(
-            "(", self.type_of(field), _is(_sql_types(value)), " AND ", left, op, _bind(value), right
-        )
+        right = _Sql(" COLLATE BINARY" if text else "", (value,))
+        return self.typed(field, _sql_types(value), _join(left, f" {_SQL_OPS[ast.op]} ?", right))
 
     def member(self, ast: In) -> _Sql:
         groups: dict[tuple[str, ...], list[Scalar]] = {}
@@ -471,54 +447,32 @@ class _SqlWriter:
         return _combine(parts, " OR ") if parts else _Sql("0")
 
     def member_group(self, field: Field, types: tuple[str, ...], values: list[Scalar]) -> _Sql:
-        if types[0] in ("null", "true", "false"):
-            return self.is_null(field) if types[0] == "null" else self.has_type(field, types)
+        if types == ("null",):
+            return self.is_null(field)
+        if types[0] in ("true", "false"):
+            return self.typed(field, types)
         collate = " COLLATE BINARY" if types == ("text",) else ""
-        binds = _Sql("(" + ", ".join("?" for _ in values) + ")", tuple(values))
-        return _join(
-            "(",
-            self.type_of(field),
-            _is(types),
-            " AND ",
-            self.value_of(field),
-            f"{collate} IN ",
-            binds,
-            ")",
-        )
+        marks = ", ".join("?" for _ in values)
+        test = _join(self.value_of(field), _Sql(f"{collate} IN ({marks})", tuple(values)))
+        return self.typed(field, types, test)
 
     def contains(self, ast: Contains) -> _Sql:
         field, value = ast.field, ast.value
         parts: list[_Sql] = []
         if isinstance(value, str):
-            parts.append(
-                _join(
-                    "(",
-                    self.type_of(field),
-                    " = 'text' AND instr(",
-                    self.value_of(field),
-                    ", ",
-                    _bind(value),
-                    ") > 0)",
-                )
-            )
+            found = _join("instr(", self.value_of(field), ", ", _bind(value), ") > 0")
+            parts.append(self.typed(field, ("text",), found))
         if field.column is None:
-            parts.append(self.array_has(field, value))
+            parts.append(self.typed(field, ("array",), self.array_has(field, value)))
         return _combine(parts, " OR ")
 
     def array_has(self, field: Field, value: str | float | bool) -> _Sql:
+        """``EXISTS`` an element of the props array equal to ``value`` (``$eq`` semantics)."""
         test = _Sql("_e.type" + _is(_sql_types(value)))
         if not isinstance(value, bool):
             test = _join(test, " AND _e.value = ", _bind(value))
-        return _join(
-            "(",
-            self.type_of(field),
-            " = 'array' AND EXISTS (SELECT 1 FROM json_each(",
-            f"{self.props}, ",
-            _bind(_json_path(field)),
-            ") AS _e WHERE ",
-            test,
-            "))",
-        )
+        each = _Sql(f"json_each({self.props}, ?) AS _e", (_json_path(field),))
+        return _join("EXISTS (SELECT 1 FROM ", each, " WHERE ", test, ")")
 
 
 def to_sqlite(
@@ -562,8 +516,6 @@ def matches(ast: FilterNode | None, node: Mapping[str, object]) -> bool:
     if isinstance(ast, Not):
         return not matches(ast.child, node)
     actual = _read(ast.field, node)
-    if isinstance(ast, Exists):
-        return actual is not None
     if isinstance(ast, In):
         return any(_equal(actual, value) for value in ast.values)
     if isinstance(ast, Contains):

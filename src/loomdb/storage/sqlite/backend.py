@@ -41,10 +41,14 @@ IN_IDS = "(SELECT value FROM json_each(?))"
 
 
 def _json(value: dict[str, Any]) -> str:
+    # ensure_ascii=False: this SQLite's JSON paths do not match keys written as \uXXXX escapes
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"props must be a JSON object of finite values: {exc}") from exc
+    if "\\u0000" in text:
+        raise InvalidInput("props strings must not contain NUL (SQLite's JSON truncates them)")
+    return text
 
 
 def _node(row: Sequence[Any]) -> Node:

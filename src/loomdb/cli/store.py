@@ -1,0 +1,141 @@
+"""Store commands: init, stats, reindex, check."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from loomdb.config import default_store_path
+from loomdb.errors import CorruptStore, InvalidInput
+from loomdb.ml.minilm import MiniLMEmbedder
+
+from .common import JsonOpt, StoreOpt, TenantOpt, open_store, print_json, stdout
+
+__all__ = ["check", "init", "reindex", "stats"]
+
+
+class MetricChoice(str, Enum):
+    cosine = "cosine"
+    ip = "ip"
+    l2 = "l2"
+
+
+class QuantizationChoice(str, Enum):
+    f32 = "f32"
+    f16 = "f16"
+    i8 = "i8"
+    b1 = "b1"
+
+
+def init(
+    path: Annotated[Path | None, typer.Argument(
+        show_default=False, help="Store directory to create (default: --store).")] = None,
+    space: Annotated[str, typer.Option(help="Vector space to create.")] = "text",
+    dim: Annotated[int, typer.Option(help="Dimension of the space's vectors.")] = 384,
+    model: Annotated[str, typer.Option(help="Model id of the space's vectors.")] = (
+        MiniLMEmbedder.model_id),
+    metric: Annotated[MetricChoice, typer.Option(help="Similarity metric.")] = (
+        MetricChoice.cosine),
+    quantization: Annotated[QuantizationChoice, typer.Option(
+        help="Index quantization (stored vectors stay exact).")] = QuantizationChoice.f32,
+    no_space: Annotated[bool, typer.Option(
+        "--no-space", help="Create the store without a vector space.")] = False,
+    store: StoreOpt = None,
+    tenant: TenantOpt = "default",
+) -> None:
+    """Create a store (or open an existing one) with a vector space for MiniLM vectors.
+
+    Example: loomdb init ./notes-store --space text --dim 384 --quantization f16
+    """
+    if path is not None and store is not None and path != store:
+        raise typer.BadParameter("give the store directory once: PATH or --store")
+    target = path or store or default_store_path()
+    with open_store(target, tenant, write=True, create=True) as db:
+        if no_space:
+            stdout().print(f"Store ready at [bold]{target}[/]")
+            return
+        created = db.create_space(space, dim, model=model, metric=metric.value,
+                                  quantization=quantization.value)
+    stdout().print(
+        f"Store ready at [bold]{target}[/] with space [cyan]{created.name}[/] "
+        f"({created.dim}-d, {created.model}, {created.metric}, {created.quantization})"
+    )
+
+
+def stats(store: StoreOpt = None, tenant: TenantOpt = "default", as_json: JsonOpt = False) -> None:
+    """Count the tenant's nodes by kind, edges by type and vectors by space.
+
+    Example: loomdb stats --store ./notes-store --json
+    """
+    with open_store(store, tenant) as db:
+        counts = db.stats()
+        spaces = db.spaces()
+    if as_json:
+        print_json({**counts, "spaces": [vars(s) for s in spaces]})
+        return
+    table = Table(title=f"tenant {counts['tenant']} · seq {counts['seq']}", title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("name", style="cyan")
+    table.add_column("count", justify="right")
+    for what in ("nodes", "edges", "vectors"):
+        group: dict[str, int] = counts[what]
+        for name, count in sorted(group.items()):
+            table.add_row(what, name, f"{count:,}")
+        table.add_row(what, "[dim]total[/]", f"[bold]{sum(group.values()):,}[/]", end_section=True)
+    console = stdout()
+    console.print(table)
+    for space in spaces:
+        console.print(f"space [cyan]{space.name}[/]: {space.dim}-d, {space.model}, "
+                      f"{space.metric}, index {space.quantization}, stored {space.storage}")
+
+
+def reindex(
+    space: Annotated[str | None, typer.Option(
+        show_default=False, help="Only this vector space (default: all).")] = None,
+    store: StoreOpt = None,
+    tenant: TenantOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild the vector index from the stored vectors and save it.
+
+    Example: loomdb reindex --space text
+    """
+    with open_store(store, tenant, write=True) as db:
+        sizes = db.reindex(space)
+    if as_json:
+        print_json([{"space": s, "tenant": t, "vectors": n} for (s, t), n in sizes.items()])
+        return
+    table = Table(title="rebuilt indexes", title_justify="left")
+    for column in ("space", "tenant", "vectors"):
+        table.add_column(column, justify="right" if column == "vectors" else "left")
+    for (name, owner), size in sorted(sizes.items()):
+        table.add_row(name, owner, f"{size:,}")
+    stdout().print(table)
+
+
+def check(store: StoreOpt = None, tenant: TenantOpt = "default", as_json: JsonOpt = False) -> None:
+    """Check the store's integrity and that every vector index matches the stored vectors.
+
+    Exits with status 1 (error [corrupt_store]) when a problem is found.
+
+    Example: loomdb check --store ./notes-store
+    """
+    with open_store(store, tenant) as db:
+        problems = db.check()
+    report: dict[str, Any] = {"ok": not problems, "problems": problems}
+    if as_json:
+        print_json(report)
+    elif not problems:
+        stdout().print("[green]ok[/]: no problems found")
+    else:
+        for problem in problems:
+            stdout().print(f"[red]-[/] {problem}", markup=True, highlight=False)
+    if problems:
+        raise CorruptStore(f"{len(problems)} problem(s) found")
+
+
+_ = InvalidInput

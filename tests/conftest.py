@@ -1,0 +1,61 @@
+"""Shared fixtures: real stores in tmp_path, parametrized over every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import loomdb
+from loomdb.config import StoreSettings, shared_data_dir
+from loomdb.storage.base import Backend
+from loomdb.storage.sqlite import SqliteBackend
+
+BACKENDS = ["sqlite-memory", "sqlite-file"]
+
+
+def make_backend(kind: str, tmp_path: Path) -> Backend:
+    if kind == "sqlite-memory":
+        return SqliteBackend(":memory:", StoreSettings())
+    if kind == "sqlite-file":
+        return SqliteBackend(tmp_path / "store", StoreSettings())
+    raise ValueError(kind)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    store = make_backend(request.param, tmp_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[loomdb.Database]:
+    path = ":memory:" if request.param == "sqlite-memory" else tmp_path / "store"
+    database = loomdb.open(path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def file_db(tmp_path: Path) -> Iterator[loomdb.Database]:
+    database = loomdb.open(tmp_path / "store")
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def minilm_vectors() -> np.ndarray:
+    """Real MiniLM vectors from ../shared/data (skipped on a clone without the data)."""
+    path = shared_data_dir() / "vectors" / "minilm_l6_v2_f16.npy"
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (set LOOMDB_SHARED_DATA)")
+    return np.load(path).astype(np.float32)
+
+
+def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)

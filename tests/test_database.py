@@ -1,0 +1,151 @@
+"""The Database facade: opening, locking, CRUD semantics, transactions, tenants."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import loomdb
+from loomdb import Conflict, InvalidInput, NotFound, StoreLocked
+
+
+def test_open_memory_and_context_manager() -> None:
+    with loomdb.open(":memory:") as db:
+        db.add_node("a", text="hello")
+        assert db.get_node("a").text == "hello"
+
+
+def test_file_store_persists(tmp_path: Path) -> None:
+    with loomdb.open(tmp_path / "s") as db:
+        db.create_space("text", 3, model="m")
+        db.add_node("a", kind="chunk", text="hello", props={"p": 1}, vector=[1, 0, 0])
+        db.add_node("b")
+        db.add_edge("a", "b", "next", weight=0.5)
+    with loomdb.open(tmp_path / "s") as db:
+        assert db.get_node("a").props == {"p": 1}
+        assert db.get_edges(src="a")[0].weight == 0.5
+        assert db.vector_search([1, 0, 0], k=1)[0].id == "a"
+
+
+def test_second_writer_process_fails_fast_naming_the_holder(tmp_path: Path) -> None:
+    with loomdb.open(tmp_path / "s"):
+        code = (
+            "import loomdb, sys\n"
+            "try:\n"
+            f"    loomdb.open({str(tmp_path / 's')!r})\n"
+            "except loomdb.StoreLocked as e:\n"
+            "    print(e.code, e); sys.exit(3)\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 3, result.stderr
+        assert "store_locked" in result.stdout
+        assert "pid" in result.stdout and "read_only=True" in result.stdout
+    with loomdb.open(tmp_path / "s"):  # released on close
+        pass
+
+
+def test_second_writer_in_same_process_is_refused(tmp_path: Path) -> None:
+    with loomdb.open(tmp_path / "s"), pytest.raises(StoreLocked):
+        loomdb.open(tmp_path / "s")
+
+
+def test_read_only_open_reads_and_refuses_writes(tmp_path: Path) -> None:
+    with loomdb.open(tmp_path / "s") as db:
+        db.add_node("a")
+        with loomdb.open(tmp_path / "s", read_only=True) as reader:
+            assert reader.get_node("a").id == "a"
+            with pytest.raises(loomdb.LoomError):
+                reader.add_node("b")
+
+
+def test_add_conflict_and_upsert_semantics(db: loomdb.Database) -> None:
+    db.add_node("a", text="one", props={"x": 1})
+    with pytest.raises(Conflict):
+        db.add_node("a", text="two")
+    assert db.get_node("a").text == "one"
+    db.upsert_nodes([{"id": "a", "text": "two"}, {"id": "b"}])
+    assert db.get_node("a").text == "two" and db.get_node("a").props == {}
+    db.add_nodes([{"id": "a", "text": "three"}], on_conflict="ignore")
+    assert db.get_node("a").text == "two"
+
+
+def test_update_and_delete(db: loomdb.Database) -> None:
+    db.add_node("a", text="one")
+    before = db.get_node("a")
+    after = db.update_node("a", text="two", strength=0.5)
+    assert (after.text, after.strength, after.created) == ("two", 0.5, before.created)
+    assert after.updated is not None and before.updated is not None
+    assert after.updated >= before.updated
+    assert db.delete_node("a") is True and db.delete_node("a") is False
+    with pytest.raises(NotFound):
+        db.get_node("a")
+    with pytest.raises(NotFound):
+        db.update_node("a", text="x")
+
+
+def test_delete_removes_edges_and_vectors(db: loomdb.Database) -> None:
+    db.create_space("text", 2)
+    db.add_nodes([{"id": i} for i in "abc"], vectors=np.eye(3, 2))
+    db.add_edges([{"src": "a", "dst": "b"}, {"src": "c", "dst": "a"}])
+    db.delete_node("a")
+    assert db.get_edges() == []
+    assert [h.id for h in db.vector_search([1, 0], k=3)] == ["b", "c"]
+
+
+def test_transaction_commits_all_or_nothing(db: loomdb.Database) -> None:
+    db.create_space("text", 2)
+    with pytest.raises(ZeroDivisionError), db.transaction():
+        db.add_node("a", vector=[1, 0])
+        db.add_node("b")
+        db.add_edge("a", "b")
+        _ = 1 / 0
+    assert db.count() == 0 and db.vector_search([1, 0], k=5) == []
+    with db.transaction():
+        db.add_node("a", vector=[1, 0])
+        db.add_node("b")
+    assert db.count() == 2 and db.vector_search([1, 0], k=1)[0].id == "a"
+
+
+def test_batch_with_a_bad_vector_writes_nothing(db: loomdb.Database) -> None:
+    db.create_space("text", 2)
+    with pytest.raises(loomdb.InvalidVector):
+        db.add_nodes([{"id": "a"}, {"id": "b"}], vectors=[[1, 0], [np.nan, 0]])
+    assert db.count() == 0
+
+
+def test_tenant_handles_are_isolated(db: loomdb.Database) -> None:
+    db.create_space("text", 2)
+    alice, bob = db.tenant("alice"), db.tenant("bob")
+    alice.add_node("x", text="secret fox", vector=[1, 0])
+    bob.add_node("y", text="public fox", vector=[1, 0])
+    assert [h.id for h in alice.vector_search([1, 0], k=10)] == ["x"]
+    assert [h.id for h in bob.text_search("fox")] == ["y"]
+    assert db.count() == 0 and alice.count() == 1
+    with pytest.raises(NotFound):
+        bob.get_node("x")
+    with pytest.raises(NotFound):
+        bob.add_edge("y", "x")
+    assert bob.delete_node("x") is False and alice.has_node("x")
+    with pytest.raises(InvalidInput):
+        db.tenant("../escape")
+
+
+def test_seq_grows_with_every_committed_change(db: loomdb.Database) -> None:
+    first = db.seq
+    db.add_node("a")
+    second = db.seq
+    db.update_node("a", text="t")
+    assert first < second < db.seq
+
+
+def test_closed_store_raises_loom_error(tmp_path: Path) -> None:
+    db = loomdb.open(tmp_path / "s")
+    db.close()
+    db.close()  # idempotent
+    with pytest.raises(loomdb.LoomError):
+        db.add_node("a")

@@ -1,0 +1,26 @@
+"""The public API is exactly what ``loomdb.__all__`` says; changing it is a decision."""
+
+import loomdb
+
+EXPECTED = {
+    "BackendUnavailable", "Busy", "Citation", "Conflict", "CorruptStore", "Database",
+    "DimensionMismatch", "Edge", "Hit", "IndexSettings", "InvalidFilter", "InvalidInput",
+    "InvalidVector", "LoomError", "MissingDependency", "ModelMismatch", "Node", "NotFound",
+    "Path", "StoreLocked", "StoreSettings", "Subgraph", "VectorSpace", "__version__", "open",
+}
+
+
+def test_exported_names_are_locked() -> None:
+    assert set(loomdb.__all__) == EXPECTED
+    for name in loomdb.__all__:
+        assert hasattr(loomdb, name), name
+
+
+def test_every_error_has_a_stable_code_and_status() -> None:
+    errors = [getattr(loomdb, n) for n in loomdb.__all__
+              if isinstance(getattr(loomdb, n), type) and issubclass(getattr(loomdb, n),
+                                                                     loomdb.LoomError)]
+    codes = [e.code for e in errors]
+    assert len(codes) == len(set(codes)) == 13
+    assert all(400 <= e.status < 600 for e in errors)
+    assert loomdb.NotFound("x").to_dict() == {"code": "not_found", "message": "x", "status": 404}
