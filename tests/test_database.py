@@ -149,3 +149,42 @@ def test_closed_store_raises_loom_error(tmp_path: Path) -> None:
     db.close()  # idempotent
     with pytest.raises(loomdb.LoomError):
         db.add_node("a")
+
+
+def test_readers_do_not_wait_for_an_open_write_transaction(file_db: loomdb.Database) -> None:
+    import threading
+
+    file_db.add_node("committed", text="fox")
+    seen: list[list[str]] = []
+    with file_db.transaction():
+        file_db.add_node("uncommitted", text="fox")
+        assert file_db.has_node("uncommitted")  # the writer's thread sees its own write
+        reader = threading.Thread(
+            target=lambda: seen.append([n.id for n in file_db.list_nodes()]))
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "reader blocked behind the writer"
+    assert seen == [["committed"]]
+    assert {n.id for n in file_db.list_nodes()} == {"committed", "uncommitted"}
+
+
+def test_concurrent_searches_and_writes(file_db: loomdb.Database) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    file_db.create_space("text", 4)
+    rng = np.random.default_rng(0)
+    file_db.add_nodes([{"id": f"n{i}", "text": "fox"} for i in range(200)],
+                      vectors=rng.normal(size=(200, 4)))
+
+    def search(i: int) -> int:
+        return len(file_db.vector_search(rng.normal(size=4), k=5)) + len(
+            file_db.text_search("fox", k=5))
+
+    def write(i: int) -> int:
+        file_db.add_node(f"w{i}", text="fox", vector=rng.normal(size=4))
+        return 10
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: (write if i % 4 == 0 else search)(i), range(200)))
+    assert results == [10] * 200
+    assert file_db.count() == 250 and file_db.check() == []

@@ -37,26 +37,40 @@ def translate_errors() -> Iterator[None]:
         raise BackendUnavailable(f"store is closed or misused: {exc}") from exc
 
 
+def _connect(target: str, uri: bool, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False,
+                           timeout=busy_timeout)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk B-tree inserts stay in memory
+    return conn
+
+
 class Connection:
-    """A connection in autocommit mode with explicit, nestable transactions.
+    """One writer connection with explicit, nestable transactions, plus one read connection
+    per thread for file stores.
 
     Writes take the lock for the whole transaction (SQLite has one writer anyway); a nested
     ``transaction()`` or a write inside one becomes a savepoint, so each call stays atomic.
+    Reads outside a transaction go to the calling thread's own connection, which in WAL mode
+    sees the last commit without waiting for the writer; reads inside a transaction use the
+    writer connection and so see its uncommitted writes.
     """
 
     def __init__(self, target: str, *, uri: bool, durability: str, busy_timeout: float) -> None:
+        self._target, self._uri, self._busy_timeout = target, uri, busy_timeout
+        self._pooled = target != ":memory:" and "mode=ro" not in target
         with translate_errors():
-            self._conn = sqlite3.connect(
-                target, uri=uri, isolation_level=None, check_same_thread=False,
-                timeout=busy_timeout,
-            )
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            if target != ":memory:" and "mode=ro" not in target:
+            self._conn = _connect(target, uri, busy_timeout)
+            if self._pooled:
                 self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS[durability]}")
         self._lock = threading.RLock()
         self._depth = 0
         self._owner: int | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # never the writer's lock: readers must not wait
+        self._closed = False
 
     @property
     def raw(self) -> sqlite3.Connection:
@@ -93,13 +107,32 @@ class Connection:
                     self._owner = None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._pooled and not self.in_transaction():
+            with translate_errors():
+                return self._reader().execute(sql, params).fetchall()
         with self._lock, translate_errors():
             return self._conn.execute(sql, params).fetchall()
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is None:
+            with self._readers_lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                reader = _connect(self._target, self._uri, self._busy_timeout)
+                reader.execute("PRAGMA query_only = ON")
+                self._readers.append(reader)
+            self._local.reader = reader
+        return reader
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.query(sql, params)
         return rows[0][0] if rows else None
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._readers_lock:
+            self._closed = True
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._conn.close()
