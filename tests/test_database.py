@@ -44,7 +44,7 @@ def test_second_writer_process_fails_fast_naming_the_holder(tmp_path: Path) -> N
                                 timeout=60)
         assert result.returncode == 3, result.stderr
         assert "store_locked" in result.stdout
-        assert "pid" in result.stdout and "read_only=True" in result.stdout
+        assert "pid" in result.stdout and "read-only" in result.stdout
     with loomdb.open(tmp_path / "s"):  # released on close
         pass
 
@@ -188,3 +188,8 @@ def test_concurrent_searches_and_writes(file_db: loomdb.Database) -> None:
         results = list(pool.map(lambda i: (write if i % 4 == 0 else search)(i), range(200)))
     assert results == [10] * 200
     assert file_db.count() == 250 and file_db.check() == []
+
+
+def test_unwritable_location_is_a_loom_error() -> None:
+    with pytest.raises(loomdb.LoomError):
+        loomdb.open("/proc/no-such-dir/store")

@@ -131,3 +131,29 @@ def test_float16_storage(db: loomdb.Database) -> None:
     db.add_node("a", vector=[0.1, 0.2, 0.3])
     assert db.get_vector("a").dtype == np.float16
     assert db.vector_search([0.1, 0.2, 0.3], k=1)[0].id == "a"
+
+
+def test_chunk_hits_carry_citations(db: loomdb.Database) -> None:
+    db.create_space("text", 2)
+    db.add_nodes([
+        {"id": "c1", "kind": "chunk", "text": "fox",
+         "props": {"document": "doc1", "page": 3, "start": 10, "end": 42}},
+        {"id": "e1", "kind": "entity", "text": "fox", "props": {"document": "doc1"}},
+    ], vectors=[[1, 0], [0.9, 0.1]])
+    by_id = {h.id: h for h in db.vector_search([1, 0], k=2)}
+    assert by_id["c1"].citation == loomdb.Citation("doc1", 3, 10, 42)
+    assert by_id["e1"].citation is None
+    assert db.text_search("fox", kind="chunk")[0].citation == loomdb.Citation("doc1", 3, 10, 42)
+
+
+def test_index_build_racing_a_writer_adds_each_vector_once(file_db: loomdb.Database) -> None:
+    file_db.create_space("text", 4)
+    file_db.add_nodes([{"id": "a"}], vectors=[[1, 0, 0, 0]])
+    space = file_db.space()
+    index = file_db.view.build(space, "default")
+    stale_seq = index.seq
+    file_db.add_nodes([{"id": "b"}], vectors=[[0, 1, 0, 0]])
+    index = file_db.view.build(space, "default")  # sees b ...
+    index.seq = stale_seq  # ... but as if stamped before b committed, as in the race
+    again = file_db.view.get(space, "default")  # catch-up brings b a second time
+    assert len(again) == 2 and file_db.check() == []

@@ -369,7 +369,7 @@ class Database:
             raise InvalidInput("query must be a string")
         found = self.backend.text_search(self.tenant_name, query.replace("\x00", " "),
                                          check_limit(k, "k", 10_000), self._where(where, kind))
-        return [Hit(node=n, score=s, scores={"bm25": s}) for n, s in found]
+        return [Hit.of(n, s, {"bm25": s}) for n, s in found]
 
     # -- graph -----------------------------------------------------------------------------
 

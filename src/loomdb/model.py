@@ -20,6 +20,7 @@ __all__ = [
     "Path",
     "Quantization",
     "VectorSpace",
+    "citation_of",
 ]
 
 Metric = Literal["cosine", "ip", "l2"]
@@ -96,16 +97,38 @@ class Citation:
 
 @dataclass(frozen=True)
 class Hit:
-    """A search result: the node, its fused score (higher is better) and each retriever's."""
+    """A search result: the node, its fused score (higher is better) and each retriever's.
+
+    A chunk's citation comes from its props ``document``, ``page``, ``start`` and ``end``
+    (the ingestion pipeline sets them); other nodes have none.
+    """
 
     node: Node
     score: float
     scores: dict[str, float] = field(default_factory=dict)
     citation: Citation | None = None
 
+    @classmethod
+    def of(cls, node: Node, score: float, scores: dict[str, float]) -> Hit:
+        """A hit with the node's citation filled in, if it has one."""
+        return cls(node=node, score=score, scores=scores, citation=citation_of(node))
+
     @property
     def id(self) -> str:
         return self.node.id
+
+
+def citation_of(node: Node) -> Citation | None:
+    """Where a chunk comes from, read from its props; ``None`` when it does not say."""
+    document = node.props.get("document")
+    if node.kind != "chunk" or not isinstance(document, str):
+        return None
+
+    def integer(key: str) -> int | None:
+        value = node.props.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return Citation(document, integer("page"), integer("start"), integer("end"))
 
 
 @dataclass(frozen=True)

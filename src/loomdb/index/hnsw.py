@@ -89,10 +89,9 @@ class HnswIndex:
 
     def add(self, labels: Labels, vectors: Matrix) -> None:
         """Append vectors; their labels must be larger than every label already present."""
+        labels, vectors = self._unseen(labels, vectors)
         if not len(labels):
             return
-        if len(self.labels) and labels[0] <= self.labels[-1]:
-            raise CorruptStore("vector labels went backwards; the index must be rebuilt")
         data = self.prepare(vectors)
         if not self._faiss.is_trained:
             self._faiss.train(data[:65_536])
@@ -101,6 +100,17 @@ class HnswIndex:
         self.labels = np.concatenate([self.labels, labels.astype(np.int64)])
         self.dead = np.concatenate([self.dead, np.zeros(len(labels), dtype=bool)])
         self._alive_bitmap = None
+
+    def _unseen(self, labels: Labels, vectors: Matrix) -> tuple[Labels, Matrix]:
+        """Drop labels the index already holds: a build that scans while a writer commits
+        can see a vector that the next catch-up brings again. A label below the newest that
+        the index does not hold was missed, which must never happen."""
+        if not len(self.labels) or not len(labels) or labels[0] > self.labels[-1]:
+            return labels, vectors
+        old = labels <= self.labels[-1]
+        if len(_positions_of(self.labels, labels[old])) != int(old.sum()):
+            raise CorruptStore("vector labels went backwards; the index must be rebuilt")
+        return labels[~old], vectors[~old]
 
     def remove(self, labels: Labels) -> None:
         """Tombstone the entries of ``labels``; labels not in the index are ignored."""

@@ -71,7 +71,7 @@ def _hits(
 ) -> list[Hit]:
     nodes: dict[int, Node] = backend.nodes_by_label(tenant, space.name, labels.tolist())
     return [
-        Hit(node=nodes[int(label)], score=float(score), scores={"vector": float(score)})
+        Hit.of(nodes[int(label)], float(score), {"vector": float(score)})
         for label, score in zip(labels, scores, strict=True)
         if int(label) in nodes
     ]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...config import StoreSettings
-from ...errors import Conflict, CorruptStore, InvalidInput, NotFound
+from ...errors import BackendUnavailable, Conflict, CorruptStore, InvalidInput, NotFound
 from ...model import Direction, Edge, Node, VectorSpace
 from ...query.filters import FilterNode, to_sqlite
 from ..base import Backend, Change, Labels, Matrix, OnConflict
@@ -103,7 +103,11 @@ class SqliteBackend(Backend):
             return f"file:{directory / 'loom.db'}?mode=ro", True
         if directory.exists() and not directory.is_dir():
             raise InvalidInput(f"{directory} exists and is not a directory")
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot create store directory {directory}: "
+                                     f"{exc.strerror}") from exc
         self._lock = WriterLock(directory / "LOCK")
         return str(directory / "loom.db"), False
 

@@ -23,7 +23,10 @@ class WriterLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreLocked(f"cannot open lock file {path}: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -31,7 +34,7 @@ class WriterLock:
             os.close(fd)
             raise StoreLocked(
                 f"store {path.parent} is open for writing by {holder}; close it there first, "
-                "or open this one with read_only=True"
+                "or open the store read-only to read it meanwhile"
             ) from None
         self._fd: int | None = fd
         _write_holder(fd)
