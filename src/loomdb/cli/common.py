@@ -4,16 +4,17 @@ JSON arguments, the error boundary and the rich/JSON output helpers."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -29,6 +30,7 @@ __all__ = [
     "LoomGroup",
     "StoreOpt",
     "TenantOpt",
+    "cell",
     "edge_dict",
     "edges_table",
     "hit_dict",
@@ -40,6 +42,7 @@ __all__ = [
     "print_json",
     "shorten",
     "stdout",
+    "store_path",
 ]
 
 StoreOpt = Annotated[
@@ -51,7 +54,7 @@ TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant to read a
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-class DirectionChoice(str, Enum):
+class DirectionChoice(StrEnum):
     """Which edges a graph command follows, relative to the node."""
 
     out = "out"
@@ -63,16 +66,18 @@ class LoomGroup(TyperGroup):
     """The error boundary: a ``LoomError`` (or an OS error) from any command becomes one red
     ``error [code]: message`` line on stderr and exit code 1, never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # ctx: the click Context that typer vendors
         try:
             return super().invoke(ctx)
         except LoomError as exc:
             report_error(exc.code, exc.message)
         except OSError as exc:
+            if exc.errno == errno.EPIPE:  # `loomdb ... | head`: click exits quietly
+                raise
             report_error("io_error", str(exc))
 
 
-def report_error(code: str, message: str) -> None:
+def report_error(code: str, message: str) -> NoReturn:
     """Print the one-line error and exit with status 1."""
     Console(stderr=True, soft_wrap=True).print(Text(f"error [{code}]: {message}", style="red"))
     raise typer.Exit(1)
@@ -83,6 +88,15 @@ def stdout() -> Console:
     return Console()
 
 
+def store_path(store: Path | None, *, create: bool = False) -> Path:
+    """The store directory: ``--store``, else the configured default; ``NotFound`` if it does
+    not exist (unless ``create``)."""
+    path = store if store is not None else default_store_path()
+    if not create and not path.is_dir():
+        raise NotFound(f"no loomdb store at {path}; create one with: loomdb init {path}")
+    return path
+
+
 @contextmanager
 def open_store(
     store: Path | None, tenant: str, *, write: bool = False, create: bool = False
@@ -91,10 +105,7 @@ def open_store(
 
     Reads open the store read-only, so they work while another process writes to it.
     """
-    path = store if store is not None else default_store_path()
-    if not create and not path.is_dir():
-        raise NotFound(f"no loomdb store at {path}; create one with: loomdb init {path}")
-    db = loomdb.open(path, read_only=not write)
+    db = loomdb.open(store_path(store, create=create), read_only=not write)
     try:
         yield db if tenant == "default" else db.tenant(tenant)
     finally:
@@ -126,6 +137,11 @@ def parse_props_json(text: str | None) -> dict[str, Any]:
 # -- output --------------------------------------------------------------------------------
 
 
+def cell(value: object, style: str = "") -> Text:
+    """A table cell holding user data as plain text (brackets in it are not rich markup)."""
+    return Text(str(value), style=style)
+
+
 def shorten(text: str | None, width: int = 80) -> str:
     """``text`` on one line, cut to ``width`` characters with an ellipsis."""
     flat = " ".join((text or "").split())
@@ -151,31 +167,39 @@ def edge_dict(edge: Edge) -> dict[str, Any]:
     return dataclasses.asdict(edge)
 
 
-def hits_table(title: str, hits: Sequence[Hit]) -> Table:
-    table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("score", justify="right")
-    table.add_column("id", style="cyan", overflow="fold")
-    table.add_column("kind", style="magenta")
+def _table(title: str, columns: Sequence[tuple[str, str, list[str]]], texts: list[str | None],
+           width: int) -> Table:
+    """A table whose columns keep their values on one line and whose last column, ``text``,
+    is cut with an ellipsis to the room left in ``width`` terminal columns."""
+    table = Table(title=escape(title), title_justify="left")
+    used = 4  # the outer borders and the text column's padding
+    for header, style, values in columns:
+        column_width = max([len(header), *(len(v) for v in values)])
+        table.add_column(header, style=style, no_wrap=True, overflow="fold")
+        used += column_width + 3
     table.add_column("text")
-    for rank, hit in enumerate(hits, 1):
-        table.add_row(str(rank), f"{hit.score:.3f}", hit.id, hit.node.kind,
-                      shorten(hit.node.text, 70))
+    room = max(20, width - used)
+    rows = zip(*(values for _, _, values in columns), strict=True)
+    for row, text in zip(rows, texts, strict=True):
+        table.add_row(*(cell(value) for value in row), cell(shorten(text, room)))
     return table
 
 
-def edges_table(title: str, rows: Sequence[tuple[str, Edge, Node | None]]) -> Table:
+def hits_table(title: str, hits: Sequence[Hit], width: int) -> Table:
+    """Ranked hits: rank, score, id, kind and the start of the text."""
+    columns = [("#", "dim", [str(rank) for rank in range(1, len(hits) + 1)]),
+               ("score", "", [f"{h.score:.4g}" for h in hits]),
+               ("id", "cyan", [h.id for h in hits]),
+               ("kind", "magenta", [h.node.kind for h in hits])]
+    return _table(title, columns, [h.node.text for h in hits], width)
+
+
+def edges_table(title: str, rows: Sequence[tuple[str, Edge, Node | None]], width: int) -> Table:
     """Edges seen from one node: (arrow, edge, the node at the other end if known)."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("dir", style="dim")
-    table.add_column("type", style="green")
-    table.add_column("node", style="cyan", overflow="fold")
-    table.add_column("kind", style="magenta")
-    table.add_column("weight", justify="right")
-    table.add_column("text")
-    for arrow, edge, other in rows:
-        other_id = edge.dst if arrow == "->" else edge.src
-        table.add_row(arrow, edge.type, other_id, other.kind if other else "",
-                      f"{edge.weight:g}", shorten(other.text if other else None, 50))
-    return table
-
+    others = [(e.dst if arrow == "->" else e.src, node) for arrow, e, node in rows]
+    columns = [("dir", "dim", [arrow for arrow, _, _ in rows]),
+               ("type", "green", [e.type for _, e, _ in rows]),
+               ("node", "cyan", [other_id for other_id, _ in others]),
+               ("kind", "magenta", [node.kind if node else "" for _, node in others]),
+               ("weight", "", [f"{e.weight:g}" for _, e, _ in rows])]
+    return _table(title, columns, [node.text if node else None for _, node in others], width)

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from enum import Enum
+import dataclasses
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from loomdb.config import default_store_path
-from loomdb.errors import CorruptStore, InvalidInput
+from loomdb.errors import CorruptStore
 from loomdb.ml.minilm import MiniLMEmbedder
 
-from .common import JsonOpt, StoreOpt, TenantOpt, open_store, print_json, stdout
+from .common import JsonOpt, StoreOpt, TenantOpt, cell, open_store, print_json, stdout
 
 __all__ = ["check", "init", "reindex", "stats"]
 
 
-class MetricChoice(str, Enum):
+class MetricChoice(StrEnum):
     cosine = "cosine"
     ip = "ip"
     l2 = "l2"
 
 
-class QuantizationChoice(str, Enum):
+class QuantizationChoice(StrEnum):
     f32 = "f32"
     f16 = "f16"
     i8 = "i8"
@@ -45,23 +48,24 @@ def init(
     no_space: Annotated[bool, typer.Option(
         "--no-space", help="Create the store without a vector space.")] = False,
     store: StoreOpt = None,
-    tenant: TenantOpt = "default",
 ) -> None:
     """Create a store (or open an existing one) with a vector space for MiniLM vectors.
+
+    Store-wide: vector spaces are shared by all tenants.
 
     Example: loomdb init ./notes-store --space text --dim 384 --quantization f16
     """
     if path is not None and store is not None and path != store:
         raise typer.BadParameter("give the store directory once: PATH or --store")
     target = path or store or default_store_path()
-    with open_store(target, tenant, write=True, create=True) as db:
+    with open_store(target, "default", write=True, create=True) as db:
         if no_space:
-            stdout().print(f"Store ready at [bold]{target}[/]")
+            stdout().print(f"Store ready at [bold]{escape(str(target))}[/]")
             return
         created = db.create_space(space, dim, model=model, metric=metric.value,
                                   quantization=quantization.value)
     stdout().print(
-        f"Store ready at [bold]{target}[/] with space [cyan]{created.name}[/] "
+        f"Store ready at [bold]{escape(str(target))}[/] with space [cyan]{created.name}[/] "
         f"({created.dim}-d, {created.model}, {created.metric}, {created.quantization})"
     )
 
@@ -75,7 +79,7 @@ def stats(store: StoreOpt = None, tenant: TenantOpt = "default", as_json: JsonOp
         counts = db.stats()
         spaces = db.spaces()
     if as_json:
-        print_json({**counts, "spaces": [vars(s) for s in spaces]})
+        print_json({**counts, "spaces": [dataclasses.asdict(s) for s in spaces]})
         return
     table = Table(title=f"tenant {counts['tenant']} · seq {counts['seq']}", title_justify="left")
     table.add_column("what", style="bold")
@@ -83,9 +87,10 @@ def stats(store: StoreOpt = None, tenant: TenantOpt = "default", as_json: JsonOp
     table.add_column("count", justify="right")
     for what in ("nodes", "edges", "vectors"):
         group: dict[str, int] = counts[what]
-        for name, count in sorted(group.items()):
-            table.add_row(what, name, f"{count:,}")
-        table.add_row(what, "[dim]total[/]", f"[bold]{sum(group.values()):,}[/]", end_section=True)
+        for row, (name, count) in enumerate(sorted(group.items())):
+            table.add_row("" if row else what, cell(name), f"{count:,}")
+        table.add_row("" if group else what, "[dim]total[/]", f"[bold]{sum(group.values()):,}[/]",
+                      end_section=True)
     console = stdout()
     console.print(table)
     for space in spaces:
@@ -97,14 +102,13 @@ def reindex(
     space: Annotated[str | None, typer.Option(
         show_default=False, help="Only this vector space (default: all).")] = None,
     store: StoreOpt = None,
-    tenant: TenantOpt = "default",
     as_json: JsonOpt = False,
 ) -> None:
-    """Rebuild the vector index from the stored vectors and save it.
+    """Rebuild the vector indexes (of every tenant) from the stored vectors and save them.
 
     Example: loomdb reindex --space text
     """
-    with open_store(store, tenant, write=True) as db:
+    with open_store(store, "default", write=True) as db:
         sizes = db.reindex(space)
     if as_json:
         print_json([{"space": s, "tenant": t, "vectors": n} for (s, t), n in sizes.items()])
@@ -113,18 +117,19 @@ def reindex(
     for column in ("space", "tenant", "vectors"):
         table.add_column(column, justify="right" if column == "vectors" else "left")
     for (name, owner), size in sorted(sizes.items()):
-        table.add_row(name, owner, f"{size:,}")
+        table.add_row(cell(name), cell(owner), f"{size:,}")
     stdout().print(table)
 
 
-def check(store: StoreOpt = None, tenant: TenantOpt = "default", as_json: JsonOpt = False) -> None:
-    """Check the store's integrity and that every vector index matches the stored vectors.
+def check(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Check the whole store's integrity and that every tenant's vector indexes match the
+    stored vectors.
 
-    Exits with status 1 (error [corrupt_store]) when a problem is found.
+    Exits with status 1 (error code corrupt_store) when a problem is found.
 
     Example: loomdb check --store ./notes-store
     """
-    with open_store(store, tenant) as db:
+    with open_store(store, "default") as db:
         problems = db.check()
     report: dict[str, Any] = {"ok": not problems, "problems": problems}
     if as_json:
@@ -133,9 +138,7 @@ def check(store: StoreOpt = None, tenant: TenantOpt = "default", as_json: JsonOp
         stdout().print("[green]ok[/]: no problems found")
     else:
         for problem in problems:
-            stdout().print(f"[red]-[/] {problem}", markup=True, highlight=False)
+            stdout().print(Text.assemble(("- ", "red"), problem))
     if problems:
         raise CorruptStore(f"{len(problems)} problem(s) found")
 
-
-_ = InvalidInput

@@ -56,7 +56,8 @@ def _load(path: Path) -> Any:
         if path not in _models:
             offline_models()
             from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
+
+            hf_logging: Any = importlib.import_module("transformers.utils.logging")
 
             bars = hf_logging.is_progress_bar_enabled()
             hf_logging.disable_progress_bar()

@@ -1,0 +1,79 @@
+"""Interchange commands: import and export the legacy JSON format."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+import loomdb
+from loomdb.errors import MissingDependency
+
+from .common import JsonOpt, StoreOpt, TenantOpt, cell, open_store, print_json, stdout
+
+__all__ = ["export", "import_"]
+
+Legacy = Callable[[loomdb.Database, Path], dict[str, Any]]
+
+
+def _legacy(name: str) -> Legacy:
+    """``loomdb.interchange.<name>``, imported only when a command needs it."""
+    try:
+        module = importlib.import_module("loomdb.interchange")
+    except ImportError as exc:
+        raise MissingDependency(f"loomdb.interchange is not available: {exc}") from exc
+    function: Legacy | None = getattr(module, name, None)
+    if function is None:
+        raise MissingDependency(f"loomdb.interchange has no {name}() in this installation")
+    return function
+
+
+def import_(
+    directory: Annotated[Path, typer.Argument(
+        metavar="DIR", help="Folder holding the legacy JSON files.")],
+    store: StoreOpt = None,
+    tenant: TenantOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Import nodes, edges and vectors from a legacy JSON export folder.
+
+    Example: loomdb import ./legacy-export --store ./notes-store
+    """
+    import_legacy = _legacy("import_legacy")
+    with open_store(store, tenant, write=True) as db:
+        counts = import_legacy(db, directory)
+    _report(f"imported from {escape(str(directory))}", counts, as_json)
+
+
+def export(
+    directory: Annotated[Path, typer.Argument(
+        metavar="DIR", help="Folder to write the legacy JSON files to.")],
+    store: StoreOpt = None,
+    tenant: TenantOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Export the tenant's nodes, edges and vectors as legacy JSON files.
+
+    Example: loomdb export ./backup --store ./notes-store
+    """
+    export_legacy = _legacy("export_legacy")
+    with open_store(store, tenant) as db:
+        counts = export_legacy(db, directory)
+    _report(f"exported to {escape(str(directory))}", counts, as_json)
+
+
+def _report(title: str, counts: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(counts)
+        return
+    table = Table(title=title, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for what, count in counts.items():
+        table.add_row(cell(what), cell(f"{count:,}" if isinstance(count, int) else count))
+    stdout().print(table)
