@@ -6,6 +6,7 @@ view or the graph traversals. A ``Database`` is safe to share between threads.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -64,7 +65,7 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
 def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
     if isinstance(item, Node):
         node = replace(item, tenant=tenant)
-    elif isinstance(item, Mapping):
+    elif type(item) is dict or isinstance(item, Mapping):  # dict first: ABC checks are slow
         unknown = set(item) - NODE_FIELDS
         if unknown:
             raise InvalidInput(f"unknown node field(s) {sorted(unknown)}")
@@ -84,7 +85,7 @@ def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
 def _as_edge(item: Edge | Mapping[str, Any], tenant: str) -> Edge:
     if isinstance(item, Edge):
         edge = replace(item, tenant=tenant)
-    elif isinstance(item, Mapping):
+    elif type(item) is dict or isinstance(item, Mapping):
         unknown = set(item) - EDGE_FIELDS
         if unknown:
             raise InvalidInput(f"unknown edge field(s) {sorted(unknown)}")
@@ -95,7 +96,7 @@ def _as_edge(item: Edge | Mapping[str, Any], tenant: str) -> Edge:
     check_id(edge.dst)
     if not isinstance(edge.type, str) or not edge.type:
         raise InvalidInput("edge type must be a non-empty string")
-    if not isinstance(edge.weight, (int, float)) or not np.isfinite(edge.weight):
+    if not isinstance(edge.weight, (int, float)) or not math.isfinite(edge.weight):
         raise InvalidInput(f"edge {edge.src}->{edge.dst}: weight must be a finite number")
     if not isinstance(edge.props, dict):
         raise InvalidInput("edge props must be a JSON object (dict)")

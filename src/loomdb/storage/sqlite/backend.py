@@ -42,6 +42,8 @@ IN_IDS = "(SELECT value FROM json_each(?))"
 
 def _json(value: dict[str, Any]) -> str:
     # ensure_ascii=False: this SQLite's JSON paths do not match keys written as \uXXXX escapes
+    if not value:
+        return "{}"  # most edges and many nodes: skip the encoder
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
