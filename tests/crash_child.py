@@ -7,6 +7,7 @@ it checkpoints the vector index, so kills also land in the middle of index saves
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import numpy as np
@@ -33,7 +34,7 @@ def main() -> None:
             db.add_nodes([{"id": i, "text": f"batch {number} item", "props": {"b": number}}
                           for i in ids], vectors=rng.normal(size=(BATCH, DIM)))
             db.add_edges([{"src": a, "dst": b, "type": "next"}
-                          for a, b in zip(ids, ids[1:], strict=False)])
+                          for a, b in itertools.pairwise(ids)])
             if number >= 3:
                 db.delete_nodes(batch_ids(number - 3)[:2])  # deletes too, for the index
         print(f"ack {number}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -120,10 +121,8 @@ def test_hostile_filter_keys_are_refused(store: loomdb.Database, key: str) -> No
 def test_any_json_filter_is_answered_or_refused(value: Any) -> None:
     with loomdb.open(":memory:") as db:
         db.add_nodes([{"id": "a", "props": {"g": 1}}])
-        try:
+        with contextlib.suppress(loomdb.InvalidFilter):
             db.list_nodes(value if isinstance(value, dict) else {"props.g": value})
-        except loomdb.InvalidFilter:
-            pass
         assert db.count() == 1
 
 

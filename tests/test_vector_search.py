@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def test_exact_search_equals_brute_force(db: loomdb.Database) -> None:
         hits = db.vector_search(q, k=7, exact=True)
         assert [h.id for h in hits] == [f"n{i}" for i in brute_force(x, q, 7)]
         assert hits[0].score == pytest.approx(1.0, abs=1e-5)
-        assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+        assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
 
 
 @pytest.mark.parametrize("quantization", ["f32", "f16", "i8", "b1"])

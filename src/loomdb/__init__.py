@@ -8,10 +8,20 @@
 """
 
 from .config import IndexSettings, StoreSettings
-from .database import Database, open
+from .database import Database, open  # noqa: A004 - loomdb.open, like sqlite3.connect
 from .errors import (
-    BackendUnavailable, Busy, Conflict, CorruptStore, DimensionMismatch, InvalidFilter,
-    InvalidInput, InvalidVector, LoomError, MissingDependency, ModelMismatch, NotFound,
+    BackendUnavailable,
+    Busy,
+    Conflict,
+    CorruptStore,
+    DimensionMismatch,
+    InvalidFilter,
+    InvalidInput,
+    InvalidVector,
+    LoomError,
+    MissingDependency,
+    ModelMismatch,
+    NotFound,
     StoreLocked,
 )
 from .graph import Subgraph

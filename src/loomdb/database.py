@@ -21,15 +21,30 @@ from .config import IndexSettings, StoreSettings
 from .errors import InvalidInput, NotFound
 from .index import VectorIndexView
 from .model import (
-    METRICS, QUANTIZATIONS, Direction, Edge, Hit, Metric, Node, Path as GraphPath,
-    Quantization, VectorSpace,
+    METRICS,
+    QUANTIZATIONS,
+    Direction,
+    Edge,
+    Hit,
+    Metric,
+    Node,
+    Quantization,
+    VectorSpace,
+)
+from .model import (
+    Path as GraphPath,
 )
 from .query.filters import FilterNode, parse_filter
 from .query.vector import vector_search
 from .storage.base import Backend, OnConflict
 from .storage.sqlite import SqliteBackend
 from .validation import (
-    check_direction, check_id, check_limit, check_name, check_vectors, unique,
+    check_direction,
+    check_id,
+    check_limit,
+    check_name,
+    check_vectors,
+    unique,
 )
 
 __all__ = ["Database", "open"]

@@ -216,7 +216,7 @@ def test_nested_transaction_is_a_savepoint(backend: Backend) -> None:
 
 def test_stats(backend: Backend) -> None:
     backend.create_space(VectorSpace("s", 2))
-    backend.put_nodes(T, nodes("a", "b") + [Node("c", kind="chunk")], "error")
+    backend.put_nodes(T, [*nodes("a", "b"), Node("c", kind="chunk")], "error")
     backend.put_edges(T, [Edge("a", "b", "next")], "error")
     backend.put_vectors(T, "s", ["a"], np.array([[1, 0]], np.float32))
     stats = backend.stats(T)

@@ -53,12 +53,13 @@ class HnswIndex:
     def _new_faiss(self) -> Any:
         dim, m = self.space.dim, self.settings.m
         q = self.space.quantization
+        index: Any
         if q == "b1":
             index = faiss.IndexBinaryHNSW(_padded_bits(dim), m)
         elif q == "f32":
             index = faiss.IndexHNSWFlat(dim, m, FAISS_METRIC[self.space.metric])
         else:
-            index = faiss.IndexHNSWSQ(dim, SCALAR[q], m, FAISS_METRIC[self.space.metric])
+            index = faiss.IndexHNSWSQ(dim, SCALAR[q], m, FAISS_METRIC[self.space.metric])  # type: ignore[arg-type]
         index.hnsw.efConstruction = self.settings.ef_construction
         return index
 
@@ -130,7 +131,7 @@ class HnswIndex:
         if self.space.quantization == "b1":
             return self._search_binary(data, fetch, ef, allowed)
         bitmap = self._bitmap(allowed)
-        params = faiss.SearchParametersHNSW(efSearch=ef)
+        params = faiss.SearchParametersHNSW(efSearch=ef)  # type: ignore[attr-defined]
         if bitmap is not None:
             params.sel = faiss.IDSelectorBitmap(len(self.labels), faiss.swig_ptr(bitmap))
         distances, positions = self._faiss.search(data, min(fetch, len(self.labels)),
@@ -181,7 +182,7 @@ class HnswIndex:
         atomic_write(directory / f"{stem}.npz", lambda p: _save_npz(p, self))
         current = {"seq": self.seq, "stem": stem, "space": _space_key(self.space),
                    "trained_on": self.trained_on}
-        atomic_write(directory / "CURRENT", lambda p: p.write_text(json.dumps(current)))
+        atomic_write(directory / "CURRENT", lambda p: _write_text(p, json.dumps(current)))
         for old in directory.glob("gen-*"):
             if not old.name.startswith(stem + "."):
                 old.unlink(missing_ok=True)
@@ -222,7 +223,8 @@ def _positions_of(labels: Labels, wanted: Labels) -> Labels:
     if not len(labels) or not len(wanted):
         return np.zeros(0, dtype=np.int64)
     positions = np.minimum(np.searchsorted(labels, wanted), len(labels) - 1)
-    return positions[labels[positions] == wanted]
+    found: Labels = positions[labels[positions] == wanted]
+    return found
 
 
 def _padded_bits(dim: int) -> int:
@@ -231,6 +233,10 @@ def _padded_bits(dim: int) -> int:
 
 def _space_key(space: VectorSpace) -> list[Any]:
     return [space.dim, space.metric, space.quantization]
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text)
 
 
 def _save_npz(path: Path, index: HnswIndex) -> None:

@@ -27,11 +27,14 @@ BATCH = 20_000
 
 def exact_scores(space: VectorSpace, query: Matrix, vectors: Matrix) -> Matrix:
     """Higher-is-better scores: cosine similarity, inner product, or minus L2 distance."""
+    scores: Matrix
     if space.metric == "cosine":
-        return (normalized(vectors) @ normalized(query.reshape(1, -1))[0]).astype(np.float32)
-    if space.metric == "ip":
-        return (vectors @ query).astype(np.float32)
-    return -np.linalg.norm(vectors - query, axis=1).astype(np.float32)
+        scores = (normalized(vectors) @ normalized(query.reshape(1, -1))[0]).astype(np.float32)
+    elif space.metric == "ip":
+        scores = (vectors @ query).astype(np.float32)
+    else:
+        scores = -np.linalg.norm(vectors - query, axis=1).astype(np.float32)
+    return scores
 
 
 def _top(labels: Labels, scores: Matrix, k: int) -> tuple[Labels, Matrix]:

@@ -77,7 +77,8 @@ def _fts_query(text: str) -> str | None:
 class SqliteBackend(Backend):
     """A store in a directory (``loom.db``, ``LOCK``, ``index/``) or in memory (``:memory:``)."""
 
-    def __init__(self, path: str | Path, settings: StoreSettings = StoreSettings()) -> None:
+    def __init__(self, path: str | Path, settings: StoreSettings | None = None) -> None:
+        settings = settings or StoreSettings()
         self.settings = settings
         self.memory = str(path) == ":memory:"
         self.directory: Path | None = None

@@ -29,7 +29,7 @@ def translate_errors() -> Iterator[None]:
         if "locked" in text or "busy" in text:
             raise Busy(f"store is busy: {text}; retry later") from exc
         if "readonly" in text:
-            raise InvalidInput("store is open read-only; open it without read_only to write") from exc
+            raise InvalidInput("store is open read-only; open it for writing to write") from exc
         raise BackendUnavailable(f"sqlite error: {text}") from exc
     except sqlite3.DatabaseError as exc:
         raise CorruptStore(f"sqlite reports a damaged store: {exc}") from exc
