@@ -92,3 +92,21 @@ def test_checkpoint_saves_unused_indexes_and_purges_the_log(tmp_path: Path) -> N
     with loomdb.open(tmp_path / "s") as again:
         assert again.vector_search(-x[1], k=1)[0].id == "new"
         assert again.check() == []
+
+
+def test_mapped_index_takes_new_vectors_after_reopen(tmp_path: Path) -> None:
+    for quantization in ("f32", "f16", "i8", "b1"):
+        path = tmp_path / quantization
+        with loomdb.open(path) as db:
+            x = unit_vectors(300, 8)
+            db.create_space("text", 8, quantization=quantization)  # type: ignore[arg-type]
+            db.add_nodes([{"id": f"n{i}"} for i in range(300)], vectors=x)
+        with loomdb.open(path) as db:  # loaded memory-mapped
+            assert db.vector_search(x[4], k=1)[0].id == "n4"
+            db.delete_node("n4")
+            db.checkpoint()  # saves the mapped index (tombstone only), old file removed
+            db.add_node("new", vector=-x[4])  # promotes to owned memory, then adds
+            assert db.vector_search(-x[4], k=1)[0].id == "new"
+            assert db.check() == []
+        with loomdb.open(path) as db:
+            assert db.vector_search(-x[4], k=1)[0].id == "new"

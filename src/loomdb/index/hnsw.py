@@ -6,6 +6,10 @@ tombstone that searches exclude through an ``IDSelectorBitmap``; the view rebuil
 when tombstones pile up. Quantization: ``f32`` (exact scores), ``f16`` and ``i8`` (faiss scalar
 quantizers) and ``b1`` (sign bits in a binary HNSW, Hamming distance); results of the last
 three are re-scored exactly by the caller.
+
+A saved index is loaded with its vectors memory-mapped, so opening a large store costs
+milliseconds and pages come in as queries touch them. faiss cannot grow a mapped index (it
+aborts the process), so the first ``add`` re-reads the file into owned memory.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class HnswIndex:
         self.trained_on = 0
         self._alive_bitmap: npt.NDArray[np.uint8] | None = None
         self._faiss: Any = self._new_faiss()
+        self._mapped_from: Path | None = None  # the file a memory-mapped index came from
 
     def _new_faiss(self) -> Any:
         dim, m = self.space.dim, self.settings.m
@@ -94,6 +99,7 @@ class HnswIndex:
         if not len(labels):
             return
         data = self.prepare(vectors)
+        self._own_memory()
         if not self._faiss.is_trained:
             self._faiss.train(data[:65_536])
             self.trained_on = min(len(data), 65_536)
@@ -101,6 +107,13 @@ class HnswIndex:
         self.labels = np.concatenate([self.labels, labels.astype(np.int64)])
         self.dead = np.concatenate([self.dead, np.zeros(len(labels), dtype=bool)])
         self._alive_bitmap = None
+
+    def _own_memory(self) -> None:
+        """Swap a memory-mapped index for an owned copy before anything resizes it."""
+        if self._mapped_from is not None:
+            self._faiss = faiss.read_index(str(self._mapped_from))
+            self._faiss.hnsw.efConstruction = self.settings.ef_construction
+            self._mapped_from = None
 
     def _unseen(self, labels: Labels, vectors: Matrix) -> tuple[Labels, Matrix]:
         """Drop labels the index already holds: a build that scans while a writer commits
@@ -179,6 +192,8 @@ class HnswIndex:
         stem = f"gen-{self.seq:012d}"
         write = faiss.write_index_binary if self.space.quantization == "b1" else faiss.write_index
         atomic_write(directory / f"{stem}.faiss", lambda p: write(self._faiss, str(p)))
+        if self._mapped_from is not None:
+            self._mapped_from = directory / f"{stem}.faiss"  # the old file is about to go
         atomic_write(directory / f"{stem}.npz", lambda p: _save_npz(p, self))
         current = {"seq": self.seq, "stem": stem, "space": _space_key(self.space),
                    "trained_on": self.trained_on}
@@ -205,9 +220,13 @@ class HnswIndex:
             if current["space"] != _space_key(space):
                 raise CorruptStore("index was built for other vector space settings")
             stem = current["stem"]
-            read = faiss.read_index_binary if space.quantization == "b1" else faiss.read_index
             index = cls(space, settings)
-            index._faiss = read(str(directory / f"{stem}.faiss"))
+            path = directory / f"{stem}.faiss"
+            if space.quantization == "b1":
+                index._faiss = faiss.read_index_binary(str(path))
+            else:
+                index._faiss = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+                index._mapped_from = path
             with np.load(directory / f"{stem}.npz") as arrays:
                 index.labels, index.dead = arrays["labels"], arrays["dead"]
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
