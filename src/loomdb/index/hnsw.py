@@ -15,6 +15,7 @@ aborts the process), so the first ``add`` re-reads the file into owned memory.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ Matrix = npt.NDArray[np.float32]
 FAISS_METRIC = {"cosine": faiss.METRIC_INNER_PRODUCT, "ip": faiss.METRIC_INNER_PRODUCT,
                 "l2": faiss.METRIC_L2}
 SCALAR = {"f16": faiss.ScalarQuantizer.QT_fp16, "i8": faiss.ScalarQuantizer.QT_8bit}
+BUILD_THREADS = os.cpu_count() or 1
 
 
 def normalized(vectors: Matrix) -> Matrix:
@@ -100,6 +102,7 @@ class HnswIndex:
             return
         data = self.prepare(vectors)
         self._own_memory()
+        faiss.omp_set_num_threads(BUILD_THREADS)
         if not self._faiss.is_trained:
             self._faiss.train(data[:65_536])
             self.trained_on = min(len(data), 65_536)
@@ -141,6 +144,9 @@ class HnswIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         data = self.prepare(query.reshape(1, -1))
         ef = max(self.settings.ef_search, fetch)
+        # one query gains nothing from OpenMP, and on busy cores its spin-waits cost
+        # milliseconds; callers hold the view lock, so builds get their threads back
+        faiss.omp_set_num_threads(1)
         if self.space.quantization == "b1":
             return self._search_binary(data, fetch, ef, allowed)
         bitmap = self._bitmap(allowed)

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..database import Database
-from ..errors import DimensionMismatch, InvalidInput, ModelMismatch
+from ..errors import DimensionMismatch, InvalidInput, LoomError, ModelMismatch
 from ..index.files import atomic_write
 from ..model import Edge, Node, VectorSpace
 from ..validation import MAX_ID_LENGTH, MAX_LIMIT
@@ -185,16 +185,8 @@ def _split(
         if not exact:
             raw[field.name] = record[field.name]
     raw.update((k, v) for k, v in record.items() if k not in known)
-    return attrs, _legacy_entry(raw, absent)
-
-
-def _legacy_entry(raw: dict[str, Any], absent: list[str]) -> dict[str, Any]:
-    entry: dict[str, Any] = {}
-    if raw:
-        entry["raw"] = raw
-    if absent:
-        entry["absent"] = absent
-    return entry
+    entry: dict[str, Any] = {"raw": raw, "absent": absent}
+    return attrs, {k: v for k, v in entry.items() if v}
 
 
 def _native(record: Mapping[str, Any], with_kind: bool) -> dict[str, Any] | None:
@@ -230,15 +222,22 @@ def _has_nul(value: Any) -> bool:
     return isinstance(value, list) and any(map(_has_nul, value))
 
 
-def _concept_node(key: str, record: Any) -> Node:
+def _parse(
+    file: str, key: str, record: Any, fields: Iterable[Field], known: frozenset[str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """A record's model attributes, its ``_legacy`` entry and its ``_loomdb`` part."""
     if not isinstance(record, dict):
-        _fail(CONCEPTS, key, "a concept must be a JSON object")
-    native = _native(record, with_kind=True)
-    known = CONCEPT_KEYS if native else CONCEPT_KEYS - {NATIVE_KEY}
+        _fail(file, key, "an entry must be a JSON object")
+    native = _native(record, with_kind=file == CONCEPTS)
     try:
-        attrs, legacy = _split(record, CONCEPT_FIELDS, known)
+        attrs, legacy = _split(record, fields, known if native else known - {NATIVE_KEY})
     except _Malformed as exc:
-        _fail(CONCEPTS, key, str(exc))
+        _fail(file, key, str(exc))
+    return attrs, legacy, native
+
+
+def _concept_node(key: str, record: Any) -> Node:
+    attrs, legacy, native = _parse(CONCEPTS, key, record, CONCEPT_FIELDS, CONCEPT_KEYS)
     if record.get("id") != key:
         if "id" in record:
             legacy.setdefault("raw", {})["id"] = record["id"]
@@ -249,17 +248,11 @@ def _concept_node(key: str, record: Any) -> Node:
 
 
 def _association_edge(key: str, record: Any) -> Edge:
-    if not isinstance(record, dict):
-        _fail(ASSOCIATIONS, key, "an association must be a JSON object")
+    attrs, legacy, native = _parse(ASSOCIATIONS, key, record, ASSOCIATION_FIELDS,
+                                   ASSOCIATION_KEYS)
     src, dst = record.get("source_id"), record.get("target_id")
     if not (_valid_id(src) and _valid_id(dst)):
         _fail(ASSOCIATIONS, key, "source_id and target_id must be concept ids")
-    native = _native(record, with_kind=False)
-    known = ASSOCIATION_KEYS if native else ASSOCIATION_KEYS - {NATIVE_KEY}
-    try:
-        attrs, legacy = _split(record, ASSOCIATION_FIELDS, known)
-    except _Malformed as exc:
-        _fail(ASSOCIATIONS, key, str(exc))
     if key != f"{src}:{dst}":
         legacy["key"] = key
     return Edge(src=src, dst=dst, props=_props(ASSOCIATIONS, key, native, legacy), **attrs)
@@ -338,8 +331,9 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _load(path: Path, required: bool) -> Any:
-    if not path.exists() and not required:
+def _load(path: Path) -> Any:
+    """A file's JSON (None if it does not exist), with NaN and Infinity refused."""
+    if not path.exists():
         return None
     try:
         with path.open(encoding="utf-8") as file:
@@ -366,10 +360,6 @@ class _Embeddings:
     ids: list[str]
     matrix: npt.NDArray[np.float64]
     ints: dict[str, list[int]]
-
-    @property
-    def provider(self) -> Any:
-        return None if self.header is None else self.header.get("provider")
 
 
 def _read_embeddings(document: Any, dim: int | None) -> _Embeddings:
@@ -429,13 +419,16 @@ class _Legacy:
 def _read_directory(db: Database, directory: Path, space: VectorSpace | None) -> _Legacy:
     if not (directory / CONCEPTS).is_file():
         raise InvalidInput(f"{directory} holds no {CONCEPTS}: not a legacy directory")
-    concepts = _object(_load(directory / CONCEPTS, True), CONCEPTS)
+    concepts = _object(_load(directory / CONCEPTS), CONCEPTS)
     nodes = [_concept_node(_checked_id(CONCEPTS, key), r) for key, r in concepts.items()]
-    associations = _object(_load(directory / ASSOCIATIONS, False), ASSOCIATIONS)
+    associations = _object(_load(directory / ASSOCIATIONS), ASSOCIATIONS)
     edges = [_association_edge(key, record) for key, record in associations.items()]
-    embeddings = _read_embeddings(_load(directory / EMBEDDINGS, False),
-                                  space.dim if space else None)
+    embeddings = _read_embeddings(_load(directory / EMBEDDINGS), space.dim if space else None)
     _check_references(db, concepts, associations, embeddings)
+    ints = embeddings.ints  # kept on the node, to write those values back as integers
+    nodes = [replace(n, props={**n.props, LEGACY_KEY: {**_legacy_of(n.props),
+                                                       "vector_ints": ints[n.id]}})
+             if n.id in ints else n for n in nodes]
     return _Legacy(nodes, edges, embeddings)
 
 
@@ -454,10 +447,11 @@ def _check_references(
     wanted = [(ASSOCIATIONS, k, r.get(end)) for k, r in associations.items()
               for end in ("source_id", "target_id")]
     wanted += [(EMBEDDINGS, key, key) for key in emb.ids]
-    unknown = sorted({ref for _, _, ref in wanted if ref not in concepts})
+    unknown = sorted({ref for _, _, ref in wanted if ref not in concepts and _valid_id(ref)})
     stored: set[str] = set()
     for start in range(0, len(unknown), BATCH):
         stored.update(db.get_nodes(unknown[start : start + BATCH]))
+    stored.discard(HEADER_ID)
     seen: set[tuple[str, str, str]] = set()
     for file, key, ref in wanted:
         if ref not in concepts and ref not in stored:
@@ -477,10 +471,12 @@ def _write_vectors(db: Database, emb: _Embeddings, name: str, space: VectorSpace
     """Create the space if needed, then store the vectors; returns how many were rounded."""
     if not emb.ids:
         return 0
-    provider = emb.provider if isinstance(emb.provider, str) else None
+    provider = (emb.header or {}).get("provider")
+    provider = provider if isinstance(provider, str) else None
     if space is None:
-        space = db.create_space(name, emb.matrix.shape[1], model=provider or "unknown",
-                                metric="cosine", storage="float64")
+        model = "unknown" if provider is None else provider
+        space = db.create_space(name, emb.matrix.shape[1], model=model, metric="cosine",
+                                storage="float64")
     elif provider is not None and provider != space.model:
         raise ModelMismatch(f"{EMBEDDINGS}: provider {provider!r} differs from the model "
                             f"{space.model!r} of vector space {name!r}")
@@ -496,26 +492,16 @@ def _write_vectors(db: Database, emb: _Embeddings, name: str, space: VectorSpace
 def _write_header(db: Database, emb: _Embeddings, space: VectorSpace | None) -> None:
     """Keep embeddings.json's top level on a reserved node when the space cannot carry it."""
     model = space.model if space else None
-    if emb.header is None:
+    plain = [("provider", None), ("embeddings", None)]  # also what a space-less store exports
+    if emb.header is None or (list(emb.header.items()) == plain and not emb.ids):
         return
     if list(emb.header.items()) == [("provider", model), ("embeddings", None)]:
-        if HEADER_ID in db.get_nodes([HEADER_ID]) and _is_header(db.get_node(HEADER_ID)):
+        stale = db.get_nodes([HEADER_ID]).get(HEADER_ID)
+        if stale is not None and _is_header(stale):
             db.delete_node(HEADER_ID)
         return
     entry = {"header": emb.header, "model": model}
     db.upsert_nodes([Node(HEADER_ID, kind=HEADER_KIND, props={LEGACY_KEY: entry})])
-
-
-def _attach_integer_positions(nodes: list[Node], ints: dict[str, list[int]]) -> list[Node]:
-    if not ints:
-        return nodes
-    result = []
-    for node in nodes:
-        if node.id in ints:
-            legacy = {**_legacy_of(node.props), "vector_ints": ints[node.id]}
-            node = replace(node, props={**node.props, LEGACY_KEY: legacy})
-        result.append(node)
-    return result
 
 
 def import_legacy(db: Database, directory: str | Path, *, space: str = "text") -> dict[str, int]:
@@ -531,8 +517,7 @@ def import_legacy(db: Database, directory: str | Path, *, space: str = "text") -
     """
     existing = _find_space(db, space)
     legacy = _read_directory(db, Path(directory), existing)
-    ints = legacy.embeddings.ints
-    nodes = _attach_integer_positions(legacy.nodes, ints)
+    nodes = legacy.nodes
     try:
         with db.transaction():
             for start in range(0, len(nodes), BATCH):
@@ -700,16 +685,19 @@ def export_legacy(db: Database, directory: str | Path, *, space: str = "text") -
     exported nodes. The legacy key ``"src:dst"`` holds one association per pair: of edges
     sharing a key the heaviest is written, the others are counted in ``skipped_edges``. Each
     file is replaced atomically. Returns the counts ``concepts``, ``associations``,
-    ``embeddings`` and ``skipped_edges``.
+    ``embeddings`` and ``skipped_edges``; raises ``LoomError`` if the files cannot be written.
     """
     target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
     exported: dict[str, None] = {}
     counts = {"concepts": 0, "associations": 0, "embeddings": 0, "skipped_edges": 0}
-    _write_file(target / CONCEPTS, lambda w: _write_object(w, _concept_pairs(db, exported)))
-    counts["concepts"] = len(exported)
-    associations = _association_pairs(db, exported, counts)
-    _write_file(target / ASSOCIATIONS, lambda w: _write_object(w, associations))
-    document = _embeddings_document(db, space, exported, counts)
-    _write_file(target / EMBEDDINGS, lambda w: _write_object(w, document))
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        _write_file(target / CONCEPTS, lambda w: _write_object(w, _concept_pairs(db, exported)))
+        counts["concepts"] = len(exported)
+        associations = _association_pairs(db, exported, counts)
+        _write_file(target / ASSOCIATIONS, lambda w: _write_object(w, associations))
+        document = _embeddings_document(db, space, exported, counts)
+        _write_file(target / EMBEDDINGS, lambda w: _write_object(w, document))
+    except OSError as exc:
+        raise LoomError(f"cannot write the legacy files to {target}: {exc}") from exc
     return counts

@@ -424,8 +424,9 @@ class SqliteBackend(Backend):
         self, tenant: str, space: str, labels: Sequence[int]
     ) -> tuple[Labels, Matrix]:
         rows = self._db.query(
-            f"SELECT vid, vec FROM vectors WHERE vid IN {IN_IDS} AND space = ? AND tenant = ? "
-            "ORDER BY vid", (json.dumps([int(x) for x in labels]), space, tenant),
+            # unary + keeps the planner on rowid lookups instead of scanning the whole space
+            f"SELECT vid, vec FROM vectors WHERE vid IN {IN_IDS} AND +space = ? "
+            "AND +tenant = ? ORDER BY vid", (json.dumps([int(x) for x in labels]), space, tenant),
         )
         found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         return found, self._decode(space, [r[1] for r in rows])
@@ -448,7 +449,7 @@ class SqliteBackend(Backend):
     def nodes_by_label(self, tenant: str, space: str, labels: Sequence[int]) -> dict[int, Node]:
         rows = self._db.query(
             f"SELECT v.vid, {NODE_COLUMNS} FROM vectors v JOIN nodes n ON n.nid = v.nid "
-            f"WHERE v.vid IN {IN_IDS} AND v.space = ? AND v.tenant = ?",
+            f"WHERE v.vid IN {IN_IDS} AND +v.space = ? AND +v.tenant = ?",
             (json.dumps([int(x) for x in labels]), space, tenant),
         )
         return {row[0]: _node(row[1:]) for row in rows}
