@@ -193,3 +193,14 @@ def test_concurrent_searches_and_writes(file_db: loomdb.Database) -> None:
 def test_unwritable_location_is_a_loom_error() -> None:
     with pytest.raises(loomdb.LoomError):
         loomdb.open("/proc/no-such-dir/store")
+
+
+def test_store_from_a_newer_loomdb_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    loomdb.open(tmp_path / "s").close()
+    with sqlite3.connect(tmp_path / "s" / "loom.db") as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(loomdb.CorruptStore, match="newer"):
+        loomdb.open(tmp_path / "s")
+    loomdb.open(tmp_path / "s", read_only=True).close()  # read-only never migrates

@@ -91,13 +91,17 @@ class SqliteBackend(Backend):
         try:
             self._db = Connection(target, uri=uri, durability=settings.durability,
                                   busy_timeout=settings.busy_timeout)
-            if not settings.read_only:
-                with translate_errors():
-                    migrate(self._db.raw)
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
             raise
+        if not settings.read_only:
+            try:
+                with translate_errors():
+                    migrate(self._db.raw)
+            except BaseException:
+                self.close()
+                raise
 
     def _open_directory(self, directory: Path, read_only: bool) -> tuple[str, bool]:
         if read_only:
@@ -117,8 +121,7 @@ class SqliteBackend(Backend):
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._lock is not None or self.memory or self.settings.read_only:
-            self._db.close()
+        self._db.close()
         if self._lock is not None:
             self._lock.release()
             self._lock = None

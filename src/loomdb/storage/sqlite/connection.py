@@ -100,7 +100,12 @@ class Connection:
                     self._conn.execute(f"RELEASE {begin}")
                 raise
             else:
-                self._conn.execute(commit)
+                try:
+                    self._conn.execute(commit)
+                except BaseException:
+                    if begin is None and self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")  # e.g. disk full: nothing half-kept
+                    raise
             finally:
                 self._depth -= 1
                 if self._depth == 0:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from ...errors import CorruptStore
+
 __all__ = ["MIGRATIONS", "migrate"]
 
 _V1 = """
@@ -133,6 +135,15 @@ MIGRATIONS: tuple[str, ...] = (_V1,)
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to the newest version; returns the version now in force."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise CorruptStore(f"store schema v{version} is newer than this loomdb "
+                           f"(v{len(MIGRATIONS)}); upgrade loomdb")
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")  # a half-applied migration never sticks
+            raise
     return len(MIGRATIONS)
