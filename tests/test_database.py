@@ -88,6 +88,14 @@ def test_update_and_delete(db: loomdb.Database) -> None:
         db.update_node("a", text="x")
 
 
+def test_batch_vector_read_keeps_the_stored_dtype(db: loomdb.Database) -> None:
+    db.create_space("text", 2, storage="float64")
+    db.add_nodes([{"id": "a"}, {"id": "b"}], vectors=[[0.1, 0.2], [0.3, 0.4]])
+    vectors = db.get_vectors(["a", "b", "missing"])
+    assert set(vectors) == {"a", "b"} and vectors["a"].dtype == np.float64
+    assert vectors["a"].tolist() == [0.1, 0.2]
+
+
 def test_delete_removes_edges_and_vectors(db: loomdb.Database) -> None:
     db.create_space("text", 2)
     db.add_nodes([{"id": i} for i in "abc"], vectors=np.eye(3, 2))

@@ -78,7 +78,17 @@ CASES: list[tuple[str, Callable[[loomdb.Database], Any], str]] = [
     ("bad metric", lambda db: db.create_space("s2", 4, metric="hamming"), "invalid_input"),
     ("on_conflict", lambda db: db.add_nodes([], on_conflict="merge"), "invalid_input"),
     ("query type", lambda db: db.text_search(None), "invalid_input"),
+    ("lone surrogate", lambda db: db.add_node("s", text="\ud800"), "invalid_input"),
+    ("surrogate id", lambda db: db.add_node("\udc00"), "invalid_input"),
+    ("huge magnitude", lambda db: db.set_vector("n1", [1e30, 1, 1, 1]), "invalid_vector"),
+    ("edge offset", lambda db: db.get_edges(offset=-5), "invalid_input"),
 ]
+
+
+def test_a_literal_backslash_u0000_is_not_nul(store: loomdb.Database) -> None:
+    store.add_node("path", props={"p": "C:\\u0000dir"})
+    assert store.get_node("path").props == {"p": "C:\\u0000dir"}
+    assert store.list_nodes({"props.p": "C:\\u0000dir"})[0].id == "path"
 
 
 @pytest.mark.parametrize(("name", "call", "code"), CASES, ids=[c[0] for c in CASES])

@@ -43,6 +43,8 @@ from .validation import (
     check_id,
     check_limit,
     check_name,
+    check_offset,
+    check_unicode,
     check_vectors,
     unique,
 )
@@ -94,6 +96,9 @@ def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
         raise InvalidInput(f"node {node.id!r}: text must be a string")
     if not isinstance(node.props, dict):
         raise InvalidInput(f"node {node.id!r}: props must be a JSON object (dict)")
+    check_unicode(f"node {node.id.encode(errors='replace').decode()!r}", {
+        "id": node.id, "kind": node.kind, "text": node.text, "source": node.source,
+        "category": node.category, "props": str(node.props) if node.props else None})
     return node
 
 
@@ -115,6 +120,8 @@ def _as_edge(item: Edge | Mapping[str, Any], tenant: str) -> Edge:
         raise InvalidInput(f"edge {edge.src}->{edge.dst}: weight must be a finite number")
     if not isinstance(edge.props, dict):
         raise InvalidInput("edge props must be a JSON object (dict)")
+    check_unicode("edge", {"src": edge.src, "dst": edge.dst, "type": edge.type,
+                           "props": str(edge.props) if edge.props else None})
     return edge
 
 
@@ -260,10 +267,8 @@ class Database:
         limit: int = 100, offset: int = 0,
     ) -> list[Node]:
         """Nodes matching the filter, in insertion order."""
-        if not isinstance(offset, int) or offset < 0:
-            raise InvalidInput("offset must be a non-negative integer")
         return self.backend.list_nodes(self.tenant_name, self._where(where, kind),
-                                       check_limit(limit), offset)
+                                       check_limit(limit), check_offset(offset))
 
     def count(self, where: Mapping[str, Any] | None = None, *, kind: str | None = None) -> int:
         """How many nodes match the filter."""
@@ -302,10 +307,11 @@ class Database:
 
     def get_edges(
         self, *, src: str | None = None, dst: str | None = None,
-        types: Sequence[str] | None = None, limit: int = 1000,
+        types: Sequence[str] | None = None, limit: int = 1000, offset: int = 0,
     ) -> list[Edge]:
-        """Edges matching every given criterion, in insertion order."""
-        return self.backend.get_edges(self.tenant_name, src, dst, types, check_limit(limit))
+        """Edges matching every given criterion, in insertion order; page with ``offset``."""
+        return self.backend.get_edges(self.tenant_name, src, dst, types, check_limit(limit),
+                                      check_offset(offset))
 
     def delete_edge(self, src: str, dst: str, type: str = "related") -> bool:  # noqa: A002
         """Delete one edge; ``False`` if it did not exist."""
@@ -349,12 +355,17 @@ class Database:
         matrix = check_vectors(self.space(space), vectors, model=model, count=len(ids))
         self.backend.put_vectors(self.tenant_name, space, [check_id(i) for i in ids], matrix)
 
-    def get_vector(self, id: str, *, space: str = "text") -> npt.NDArray[np.float32]:  # noqa: A002
-        """The stored vector of ``id``; ``NotFound`` if it has none in ``space``."""
+    def get_vector(self, id: str, *, space: str = "text") -> npt.NDArray[Any]:  # noqa: A002
+        """The stored vector of ``id`` in the space's storage dtype; ``NotFound`` if none."""
         found = self.backend.get_vectors(self.tenant_name, space, [check_id(id)])
         if id not in found:
             raise NotFound(f"node {id!r} has no vector in space {space!r}")
         return found[id]
+
+    def get_vectors(self, ids: Sequence[str], *, space: str = "text") -> dict[str, Any]:
+        """The stored vectors of those ``ids`` that have one in ``space``, keyed by id."""
+        self.space(space)
+        return self.backend.get_vectors(self.tenant_name, space, [check_id(i) for i in ids])
 
     def delete_vector(self, id: str, *, space: str = "text") -> bool:  # noqa: A002
         return self.backend.delete_vectors(self.tenant_name, space, [check_id(id)]) == 1

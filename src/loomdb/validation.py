@@ -12,11 +12,21 @@ import numpy.typing as npt
 from .errors import DimensionMismatch, InvalidInput, InvalidVector, ModelMismatch
 from .model import DIRECTIONS, VectorSpace
 
-__all__ = ["check_direction", "check_id", "check_limit", "check_name", "check_vectors"]
+__all__ = [
+    "check_direction",
+    "check_id",
+    "check_limit",
+    "check_name",
+    "check_offset",
+    "check_unicode",
+    "check_vectors",
+    "unique",
+]
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 MAX_ID_LENGTH = 512
 MAX_LIMIT = 100_000
+MAX_MAGNITUDE = 1e15  # squared and summed over 16k dims this stays finite in float32
 
 
 def check_name(value: Any, what: str) -> str:
@@ -41,6 +51,23 @@ def check_id(value: Any) -> str:
 def check_limit(value: Any, what: str = "limit", maximum: int = MAX_LIMIT) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
         raise InvalidInput(f"{what} must be an integer from 1 to {maximum}, got {value!r:.40}")
+    return value
+
+
+def check_unicode(owner: str, fields: dict[str, Any]) -> None:
+    """Refuse strings UTF-8 cannot encode (lone surrogates), naming the owner and field."""
+    for field, value in fields.items():
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise InvalidInput(f"{owner}: {field} is not valid Unicode (it holds a lone "
+                                   "surrogate)") from None
+
+
+def check_offset(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"offset must be a non-negative integer, got {value!r:.40}")
     return value
 
 
@@ -76,6 +103,9 @@ def check_vectors(
         raise InvalidInput(f"got {len(matrix)} vectors for {count} ids")
     if not np.isfinite(matrix).all():
         raise InvalidVector("vectors must not contain NaN or infinity")
+    if matrix.size and float(np.abs(matrix).max()) > MAX_MAGNITUDE:
+        raise InvalidVector(f"vector values must lie within ±{MAX_MAGNITUDE:g} (the index "
+                            "computes in float32, where larger ones overflow)")
     return matrix
 
 

@@ -96,6 +96,7 @@ def test_edge_identity_and_conflicts(backend: Backend) -> None:
         backend.put_edges(T, [Edge("a", "b", "x")], "error")
     backend.put_edges(T, [Edge("a", "b", "x", weight=5)], "replace")
     assert [e.weight for e in backend.get_edges(T, types=["x"])] == [5]
+    assert [e.type for e in backend.get_edges(T, limit=1, offset=1)] == ["y"]
     assert backend.delete_edges(T, [("a", "b", "x"), ("a", "b", "zz")]) == 1
 
 

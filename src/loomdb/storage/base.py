@@ -121,8 +121,9 @@ class Backend(ABC):
         dst: str | None = None,
         types: Sequence[str] | None = None,
         limit: int = 1000,
+        offset: int = 0,
     ) -> list[Edge]:
-        """Edges matching every given criterion, in insertion order."""
+        """Edges matching every given criterion, in insertion order, from ``offset``."""
 
     @abstractmethod
     def delete_edges(self, tenant: str, keys: Sequence[tuple[str, str, str]]) -> int:
@@ -164,7 +165,8 @@ class Backend(ABC):
 
     @abstractmethod
     def get_vectors(self, tenant: str, space: str, ids: Sequence[str]) -> dict[str, Matrix]:
-        """The stored vectors of those ids that have one, as float32."""
+        """The stored vectors of those ids that have one, in the space's storage dtype
+        (float64 spaces give back exactly what was stored)."""
 
     @abstractmethod
     def delete_vectors(self, tenant: str, space: str, ids: Sequence[str]) -> int:

@@ -38,6 +38,7 @@ UPDATABLE = frozenset(
 )
 DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
 IN_IDS = "(SELECT value FROM json_each(?))"
+ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 after an even run of backslashes
 
 
 def _json(value: dict[str, Any]) -> str:
@@ -48,7 +49,7 @@ def _json(value: dict[str, Any]) -> str:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"props must be a JSON object of finite values: {exc}") from exc
-    if "\\u0000" in text:
+    if "\\u0000" in text and ESCAPED_NUL.search(text):
         raise InvalidInput("props strings must not contain NUL (SQLite's JSON truncates them)")
     return text
 
@@ -284,6 +285,7 @@ class SqliteBackend(Backend):
         dst: str | None = None,
         types: Sequence[str] | None = None,
         limit: int = 1000,
+        offset: int = 0,
     ) -> list[Edge]:
         sql, params = f"{EDGE_SELECT} WHERE e.tenant = ?", [tenant]
         for column, value in (("src", src), ("dst", dst)):
@@ -293,7 +295,7 @@ class SqliteBackend(Backend):
         if types is not None:
             sql += f" AND e.type IN {IN_IDS}"
             params.append(json.dumps(list(types)))
-        rows = self._db.query(sql + " ORDER BY e.eid LIMIT ?", (*params, limit))
+        rows = self._db.query(sql + " ORDER BY e.eid LIMIT ? OFFSET ?", (*params, limit, offset))
         return [_edge(row) for row in rows]
 
     def delete_edges(self, tenant: str, keys: Sequence[tuple[str, str, str]]) -> int:

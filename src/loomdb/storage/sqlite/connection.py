@@ -22,6 +22,9 @@ def translate_errors() -> Iterator[None]:
         yield
     except LoomError:
         raise
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"text must be valid Unicode (no lone surrogates): {exc.reason} "
+                           f"at position {exc.start}") from exc
     except sqlite3.IntegrityError as exc:
         raise Conflict(f"write conflicts with existing data: {exc}") from exc
     except sqlite3.OperationalError as exc:
