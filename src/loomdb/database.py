@@ -54,6 +54,8 @@ __all__ = ["Database", "open"]
 NODE_FIELDS = frozenset(Node.__dataclass_fields__) - {"tenant"}
 EDGE_FIELDS = frozenset(Edge.__dataclass_fields__) - {"tenant"}
 CONFLICT_MODES = ("error", "replace", "ignore")
+NODE_TEXTS = ("id", "kind", "text", "source", "category")
+EDGE_TEXTS = ("src", "dst", "type")
 STORAGE_TYPES = ("float32", "float16", "float64")
 
 
@@ -96,9 +98,8 @@ def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
         raise InvalidInput(f"node {node.id!r}: text must be a string")
     if not isinstance(node.props, dict):
         raise InvalidInput(f"node {node.id!r}: props must be a JSON object (dict)")
-    check_unicode(f"node {node.id.encode(errors='replace').decode()!r}", {
-        "id": node.id, "kind": node.kind, "text": node.text, "source": node.source,
-        "category": node.category, "props": str(node.props) if node.props else None})
+    check_unicode(f"node {node.id!r}", NODE_TEXTS,
+                  (node.id, node.kind, node.text, node.source, node.category))
     return node
 
 
@@ -120,8 +121,8 @@ def _as_edge(item: Edge | Mapping[str, Any], tenant: str) -> Edge:
         raise InvalidInput(f"edge {edge.src}->{edge.dst}: weight must be a finite number")
     if not isinstance(edge.props, dict):
         raise InvalidInput("edge props must be a JSON object (dict)")
-    check_unicode("edge", {"src": edge.src, "dst": edge.dst, "type": edge.type,
-                           "props": str(edge.props) if edge.props else None})
+    check_unicode(f"edge {edge.src!r} -> {edge.dst!r}", EDGE_TEXTS,
+                  (edge.src, edge.dst, edge.type))
     return edge
 
 

@@ -54,14 +54,18 @@ def check_limit(value: Any, what: str = "limit", maximum: int = MAX_LIMIT) -> in
     return value
 
 
-def check_unicode(owner: str, fields: dict[str, Any]) -> None:
-    """Refuse strings UTF-8 cannot encode (lone surrogates), naming the owner and field."""
-    for field, value in fields.items():
+def check_unicode(owner: Any, names: Sequence[str], values: Sequence[Any]) -> None:
+    """Refuse strings UTF-8 cannot encode (lone surrogates), naming the owner and field.
+
+    Cheap for the common case: ASCII strings are skipped without encoding anything.
+    """
+    for name, value in zip(names, values, strict=True):
         if isinstance(value, str) and not value.isascii():
             try:
                 value.encode()
             except UnicodeEncodeError:
-                raise InvalidInput(f"{owner}: {field} is not valid Unicode (it holds a lone "
+                shown = str(owner).encode(errors="replace").decode()
+                raise InvalidInput(f"{shown}: {name} is not valid Unicode (it holds a lone "
                                    "surrogate)") from None
 
 

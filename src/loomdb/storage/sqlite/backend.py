@@ -51,6 +51,12 @@ def _json(value: dict[str, Any]) -> str:
         raise InvalidInput(f"props must be a JSON object of finite values: {exc}") from exc
     if "\\u0000" in text and ESCAPED_NUL.search(text):
         raise InvalidInput("props strings must not contain NUL (SQLite's JSON truncates them)")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise InvalidInput("props hold a string that is not valid Unicode (a lone "
+                               "surrogate)") from None
     return text
 
 
