@@ -212,3 +212,12 @@ def test_store_from_a_newer_loomdb_is_refused(tmp_path: Path) -> None:
     with pytest.raises(loomdb.CorruptStore, match="newer"):
         loomdb.open(tmp_path / "s")
     loomdb.open(tmp_path / "s", read_only=True).close()  # read-only never migrates
+
+
+def test_a_space_created_in_a_rolled_back_transaction_is_gone(db: loomdb.Database) -> None:
+    with pytest.raises(RuntimeError), db.transaction():
+        db.create_space("temp", 2)
+        db.add_node("a", vector=[1, 0], space="temp")
+        raise RuntimeError("rollback")
+    with pytest.raises(NotFound):
+        db.space("temp")

@@ -312,7 +312,7 @@ MALFORMED: dict[str, tuple[Any, type[LoomError], str]] = {
                               InvalidInput, "'bad'"),
     "empty concept id": (with_change(lambda d: d[0].__setitem__("", {"content": "x"})),
                          InvalidInput, "concepts.json"),
-    "reserved id": (with_change(lambda d: d[0].__setitem__(legacy.HEADER_ID, {})),
+    "reserved id": (with_change(lambda d: d[0].__setitem__(legacy.records.HEADER_ID, {})),
                     InvalidInput, "reserved"),
     "unknown concept": (with_change(lambda d: d[1]["c1:a:b"].__setitem__("target_id", "nope")),
                         InvalidInput, "'c1:a:b'"),

@@ -87,6 +87,7 @@ class SqliteBackend(Backend):
     def __init__(self, path: str | Path, settings: StoreSettings | None = None) -> None:
         settings = settings or StoreSettings()
         self.settings = settings
+        self._spaces: dict[str, VectorSpace] = {}
         self.memory = str(path) == ":memory:"
         self.directory: Path | None = None
         self._lock: WriterLock | None = None
@@ -362,6 +363,9 @@ class SqliteBackend(Backend):
         return space
 
     def get_space(self, name: str) -> VectorSpace:
+        # a space never changes once created (a different one is a Conflict), so cache it
+        if (cached := self._spaces.get(name)) is not None:
+            return cached
         rows = self._db.query(
             "SELECT name, dim, model, metric, quantization, storage FROM spaces WHERE name = ?",
             (name,),
@@ -369,7 +373,10 @@ class SqliteBackend(Backend):
         if not rows:
             known = ", ".join(s.name for s in self.list_spaces()) or "none"
             raise NotFound(f"no vector space {name!r} (spaces: {known})")
-        return _space(rows[0])
+        space = _space(rows[0])
+        if not self.in_transaction():  # a rollback could still take it back
+            self._spaces[name] = space
+        return space
 
     def list_spaces(self) -> list[VectorSpace]:
         rows = self._db.query(
