@@ -7,7 +7,7 @@ view or the graph traversals. A ``Database`` is safe to share between threads.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -438,10 +438,13 @@ class Database:
         """Counts of this tenant's nodes by kind, edges by type and vectors by space."""
         return self.backend.stats(self.tenant_name)
 
-    def reindex(self, space: str | None = None) -> dict[tuple[str, str], int]:
-        """Rebuild the vector index of ``space`` (or all) from the stored vectors and save it."""
+    def reindex(
+        self, space: str | None = None, *, progress: Callable[[int, int], None] | None = None
+    ) -> dict[tuple[str, str], int]:
+        """Rebuild the vector index of ``space`` (or all) from the stored vectors and save it;
+        ``progress(done, total)`` follows each index's build."""
         spaces = [self.space(space)] if space else self.spaces()
-        sizes = self.view.rebuild(spaces)
+        sizes = self.view.rebuild(spaces, progress)
         self.view.save()
         return sizes
 

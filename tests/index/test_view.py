@@ -110,3 +110,11 @@ def test_mapped_index_takes_new_vectors_after_reopen(tmp_path: Path) -> None:
             assert db.check() == []
         with loomdb.open(path) as db:
             assert db.vector_search(-x[4], k=1)[0].id == "new"
+
+
+def test_reindex_reports_progress(tmp_path: Path) -> None:
+    db, _ = open_filled(tmp_path / "s", n=120_000 // 1000)
+    calls: list[tuple[int, int]] = []
+    db.reindex(progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (120, 120)
+    db.close()

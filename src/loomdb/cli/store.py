@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -108,8 +109,13 @@ def reindex(
 
     Example: loomdb reindex --space text
     """
-    with open_store(store, "default", write=True) as db:
-        sizes = db.reindex(space)
+    with open_store(store, "default", write=True) as db, Progress(
+        *Progress.get_default_columns(), MofNCompleteColumn(), console=stdout(),
+        transient=True, disable=as_json,
+    ) as bar:
+        task = bar.add_task("rebuilding vector indexes", total=None)
+        sizes = db.reindex(space, progress=lambda done, total: bar.update(
+            task, completed=done, total=total))
     if as_json:
         print_json([{"space": s, "tenant": t, "vectors": n} for (s, t), n in sizes.items()])
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from .hnsw import HnswIndex
 __all__ = ["VectorIndexView"]
 
 log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
 
 
 class VectorIndexView:
@@ -68,12 +70,20 @@ class VectorIndexView:
                 log.warning("%s; rebuilding", exc)
         return self.build(space, tenant)
 
-    def build(self, space: VectorSpace, tenant: str) -> HnswIndex:
-        """A fresh index from every stored vector of (space, tenant)."""
+    def build(
+        self, space: VectorSpace, tenant: str, progress: Progress | None = None
+    ) -> HnswIndex:
+        """A fresh index from every stored vector of (space, tenant).
+
+        ``progress(done, total)`` is called after each batch, for long builds.
+        """
         seq = self.backend.seq()
         index = HnswIndex(space, self.settings)
+        total = self.backend.stats(tenant)["vectors"].get(space.name, 0) if progress else 0
         for labels, vectors in self.backend.scan_vectors(tenant, space.name, batch=50_000):
             index.add(labels, vectors)
+            if progress is not None:
+                progress(len(index.labels), max(total, len(index.labels)))
         index.seq = seq
         self._indexes[(space.name, tenant)] = index
         return index
@@ -137,13 +147,15 @@ class VectorIndexView:
         self.backend.record_index_stamp(tenant, index.space.name, index.seq)
         self._saved[key] = index.seq
 
-    def rebuild(self, spaces: list[VectorSpace]) -> dict[tuple[str, str], int]:
+    def rebuild(
+        self, spaces: list[VectorSpace], progress: Progress | None = None
+    ) -> dict[tuple[str, str], int]:
         """Rebuild the indexes of ``spaces`` for every tenant; returns their sizes."""
         sizes = {}
         with self.lock:
             for space in spaces:
                 for tenant in self.backend.vector_tenants(space.name):
-                    sizes[(space.name, tenant)] = len(self.build(space, tenant))
+                    sizes[(space.name, tenant)] = len(self.build(space, tenant, progress))
         return sizes
 
     def drop(self, space: str, tenant: str) -> None:
