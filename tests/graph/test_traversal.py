@@ -118,3 +118,23 @@ def test_negative_weights_are_refused_for_weighted_paths(db: loomdb.Database) ->
     db.add_edge("a", "b", weight=-1)
     with pytest.raises(InvalidInput, match="negative"):
         db.shortest_path("a", "b", weighted=True)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_weighted_undirected_paths_match_networkx(db: loomdb.Database, seed: int) -> None:
+    directed = random_graph(db, 50, 120, seed)
+    undirected = nx.Graph()
+    undirected.add_nodes_from(directed)
+    for a, b, w in directed.edges(data="weight"):  # antiparallel edges: the cheaper one
+        if not undirected.has_edge(a, b) or undirected[a][b]["weight"] > w:
+            undirected.add_edge(a, b, weight=w)
+    rng = random.Random(seed)
+    for _ in range(25):
+        a, b = f"v{rng.randrange(50)}", f"v{rng.randrange(50)}"
+        path = db.shortest_path(a, b, weighted=True, direction="both", max_depth=50)
+        if not nx.has_path(undirected, a, b):
+            assert path is None
+            continue
+        assert path is not None
+        assert path.cost == pytest.approx(
+            nx.shortest_path_length(undirected, a, b, weight="weight"))

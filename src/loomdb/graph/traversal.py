@@ -190,26 +190,54 @@ def _dijkstra(
     backend: Backend, tenant: str, start: str, goal: str, max_depth: int,
     types: Sequence[str] | None, direction: Direction, fanout: int,
 ) -> list[Edge] | None:
-    counter = itertools.count()
-    best: dict[str, float] = {start: 0.0}
-    parent: dict[str, Edge | None] = {start: None}
-    hops: dict[str, int] = {start: 0}
-    heap = [(0.0, next(counter), start)]
-    done: set[str] = set()
-    while heap:
-        cost, _, node = heapq.heappop(heap)
-        if node in done:
+    """Bidirectional Dijkstra: settle one node at a time from whichever side has the nearer
+    frontier, and stop once the two frontiers together cannot beat the best meeting found."""
+    sides = [_DijkstraSide(start, direction), _DijkstraSide(goal, FLIP[direction])]
+    best, meet = float("inf"), None
+    while sides[0].heap and sides[1].heap:
+        if sides[0].heap[0][0] + sides[1].heap[0][0] >= best:
+            break
+        index = 0 if sides[0].heap[0][0] <= sides[1].heap[0][0] else 1
+        side, other = sides[index], sides[1 - index]
+        node = side.settle_next()
+        if node is None or side.hops[node] >= max_depth:
             continue
-        if node == goal:
-            return _join([parent, {goal: None}], goal)
-        done.add(node)
-        if hops[node] >= max_depth:
-            continue
-        for edge in backend.adjacent(tenant, [node], types, direction, fanout):
+        for edge in backend.adjacent(tenant, [node], types, side.direction, fanout):
             if edge.weight < 0:
                 raise InvalidInput(f"edge {edge.src}->{edge.dst} has a negative weight")
             far = _other_end(edge, node)
-            if far not in done and cost + edge.weight < best.get(far, float("inf")):
-                best[far], parent[far], hops[far] = cost + edge.weight, edge, hops[node] + 1
-                heapq.heappush(heap, (best[far], next(counter), far))
-    return None
+            side.relax(node, far, edge)
+            if far in other.dist and side.dist[far] + other.dist[far] < best:
+                hops = side.hops[far] + other.hops[far]
+                if hops <= max_depth:
+                    best, meet = side.dist[far] + other.dist[far], far
+    if meet is None:
+        return None
+    return _join([sides[0].parent, sides[1].parent], meet)
+
+
+class _DijkstraSide:
+    """One direction of a bidirectional Dijkstra: distances, parents, hop counts, a heap."""
+
+    def __init__(self, source: str, direction: Direction) -> None:
+        self.direction = direction
+        self.dist: dict[str, float] = {source: 0.0}
+        self.parent: dict[str, Edge | None] = {source: None}
+        self.hops: dict[str, int] = {source: 0}
+        self.done: set[str] = set()
+        self._counter = itertools.count()
+        self.heap: list[tuple[float, int, str]] = [(0.0, next(self._counter), source)]
+
+    def settle_next(self) -> str | None:
+        cost, _, node = heapq.heappop(self.heap)
+        if node in self.done or cost > self.dist[node]:
+            return None
+        self.done.add(node)
+        return node
+
+    def relax(self, node: str, far: str, edge: Edge) -> None:
+        cost = self.dist[node] + edge.weight
+        if far not in self.done and cost < self.dist.get(far, float("inf")):
+            self.dist[far], self.parent[far] = cost, edge
+            self.hops[far] = self.hops[node] + 1
+            heapq.heappush(self.heap, (cost, next(self._counter), far))
