@@ -134,9 +134,13 @@ def os_description() -> str:
     return f"{pretty}, kernel {platform.release()}"
 
 
+def load_average() -> float:
+    """One-minute load average: how busy the machine was (other processes skew timings)."""
+    return os.getloadavg()[0]
+
+
 def machine_info() -> dict[str, str]:
     """Description of the machine and software the numbers were measured on."""
-    load1, load5, _ = os.getloadavg()
     info = {
         "Date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "CPU": cpu_model(),
@@ -144,7 +148,6 @@ def machine_info() -> dict[str, str]:
         "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
         "OS": os_description(),
         "Python": platform.python_version(),
-        "Load average (1 / 5 min) at start": f"{load1:.2f} / {load5:.2f}",
     }
     info.update({name: package_version(name) for name in TRACKED_PACKAGES})
     return info

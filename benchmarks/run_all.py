@@ -28,6 +28,7 @@ from common import (
     BenchConfig,
     Row,
     Section,
+    load_average,
     machine_info,
     markdown_machine,
     markdown_section,
@@ -81,12 +82,13 @@ def results_path(module: str, quick: bool) -> Path:
     return WORK_DIR / "results" / ("quick" if quick else "full") / f"{module}.json"
 
 
-def store_results(module: str, quick: bool, sections: list[Section]) -> None:
-    """Save a module's sections with the time they were measured."""
+def store_results(module: str, quick: bool, sections: list[Section], load: str = "") -> None:
+    """Save a module's sections with the time they were measured and the machine load."""
     path = results_path(module, quick)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load": load,
         "sections": [asdict(s) for s in sections],
     }
     path.write_text(json.dumps(payload, indent=1, default=lambda v: v.item()))
@@ -110,9 +112,17 @@ def module_summary(module: str) -> str:
 def run_module(module: str, cfg: BenchConfig) -> list[Section]:
     """Import a benchmark module, run it and store its sections."""
     print(f"== {module} ({'quick' if cfg.quick else 'full'})", file=sys.stderr)
+    load_before = load_average()
     sections: list[Section] = importlib.import_module(module).run(cfg)
-    store_results(module, cfg.quick, sections)
+    store_results(module, cfg.quick, sections, f"{load_before:.1f} -> {load_average():.1f}")
     return sections
+
+
+def stored_load(module: str, quick: bool) -> str:
+    """The 1-minute load average at the start and end of a module's stored run, if recorded."""
+    path = results_path(module, quick)
+    load = json.loads(path.read_text()).get("load", "") if path.exists() else ""
+    return str(load)
 
 
 def collect(args: argparse.Namespace, cfg: BenchConfig) -> dict[str, tuple[str, list[Section]]]:
@@ -141,9 +151,12 @@ def render(collected: dict[str, tuple[str, list[Section]]], quick: bool) -> str:
     ]
     for module, (measured, sections) in collected.items():
         parts.append(f"## {module_summary(module)}\n")
+        load = stored_load(module, quick)
         parts.append(
             f"_Module `benchmarks/{module}.py`"
-            + (f", measured {measured} (earlier run)._\n" if measured else "._\n")
+            + (f", measured {measured} (earlier run)" if measured else "")
+            + (f"; 1-min load average {load} during the run" if load else "")
+            + "._\n"
         )
         parts += [markdown_section(section) for section in sections]
     return "\n".join(parts)
