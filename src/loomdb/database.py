@@ -448,6 +448,14 @@ class Database:
         self.view.save()
         return sizes
 
+    def warm_up(self, space: str | None = None) -> int:
+        """Load the vector indexes of ``space`` (or all) into memory now, so the first queries
+        after opening a large store run at full speed. Returns the bytes read from disk.
+
+        Opening is instant because indexes are memory-mapped; without this, pages come in as
+        queries touch them, which makes early queries on a cold cache slow."""
+        return self.view.warm_up([self.space(space)] if space else self.spaces())
+
     def check(self) -> list[str]:
         """Problems found: backend integrity, and index entries that differ from the tables."""
         problems = self.backend.check_integrity()

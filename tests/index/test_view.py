@@ -118,3 +118,13 @@ def test_reindex_reports_progress(tmp_path: Path) -> None:
     db.reindex(progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (120, 120)
     db.close()
+
+
+def test_warm_up_reads_the_saved_index_once(tmp_path: Path) -> None:
+    db, x = open_filled(tmp_path / "s")
+    db.close()
+    with loomdb.open(tmp_path / "s") as again:
+        size = sum(p.stat().st_size for p in index_dir(tmp_path / "s").glob("gen-*.faiss"))
+        assert again.warm_up() == size
+        assert again.vector_search(x[3], k=1)[0].id == "n3"
+        assert again.warm_up() == size  # still mapped: reading again is harmless

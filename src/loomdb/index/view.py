@@ -158,6 +158,12 @@ class VectorIndexView:
                     sizes[(space.name, tenant)] = len(self.build(space, tenant, progress))
         return sizes
 
+    def warm_up(self, spaces: list[VectorSpace]) -> int:
+        """Load (and catch up) every index of ``spaces`` and pull its pages into memory."""
+        with self.lock:
+            return sum(self.get(space, tenant).warm_up()
+                       for space in spaces for tenant in self.backend.vector_tenants(space.name))
+
     def drop(self, space: str, tenant: str) -> None:
         """Forget the in-memory index of (space, tenant); the next use reloads it."""
         with self.lock:
