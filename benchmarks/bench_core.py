@@ -6,17 +6,13 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 from common import (
     BenchConfig,
     Section,
-    ground_truth,
     load_vectors,
-    measure_search,
     path_bytes,
     progress,
     queries,
-    rss_bytes,
     run_isolated,
     work_path,
 )
@@ -79,54 +75,26 @@ def open_and_first_query(n: int) -> dict[str, float]:
     return {"open + first query s": seconds}
 
 
-def search_space(n: int, space: str, n_queries: int, k: int) -> dict[str, object]:
-    """In a fresh process: latency and recall through db.vector_search, RAM of the index."""
-    qs = queries(n_queries)
-    truth = ground_truth(load_vectors(n), qs, k)
-    before = rss_bytes()
-    db = loomdb.open(store_path(n), read_only=True)
-    db.vector_search(qs[0], k=k, space=space)
-    index_ram = rss_bytes() - before
-    row = measure_search(
-        lambda q: [int(h.id[1:]) for h in db.vector_search(q, k=k, space=space)], qs, truth)
-    filtered = [time.perf_counter()]
-    for q in qs[:FILTERED_QUERIES]:
-        db.vector_search(q, k=k, space=space, where={"props.g": 3})
-        filtered.append(time.perf_counter())
-    db.close()
-    disk = path_bytes(store_path(n) / "index" / space)
-    return {"N": n, "quantization": space, **row,
-            "10% filter p50 ms": float(np.median(np.diff(filtered))) * 1e3,
-            "index RAM B/vector": index_ram / n, "index disk B/vector": disk / n}
-
-
 def run(cfg: BenchConfig) -> list[Section]:
     sizes = [20_000] if cfg.quick else [100_000, 1_000_000]
-    inserts, searches = [], []
+    inserts, builds = [], []
     for n in sizes:
         row = bulk_insert(n)
         row.update(run_isolated(open_and_first_query, n))
-        builds = add_quantized_spaces(n)
         inserts.append(row)
-        for space in QUANTIZATIONS:
-            result = run_isolated(search_space, n, space, cfg.n_queries, cfg.k)
-            result["build s"] = row["index build s"] if space == "f32" else builds[space]
-            searches.append(result)
+        seconds = {"f32": row["index build s"], **add_quantized_spaces(n)}
+        builds += [{"N": n, "quantization": q, "build s": seconds[q],
+                    "vectors/s": n / seconds[q]} for q in QUANTIZATIONS]
     settings = loomdb.IndexSettings()
     return [
         Section("Bulk insert and open", (
             f"Nodes with 384-d MiniLM vectors (real, grown by perturbation), batches of {BATCH}, "
             "durability=full (fsync per commit). 'insert' is until the last commit returned; "
             "'index build' is the close() that builds and saves the HNSW view. 'open + first "
-            "query' runs in a fresh process with a warm page cache."), inserts),
-        Section("Vector search by quantization", (
-            f"db.vector_search, one query at a time, k={cfg.k}, {cfg.n_queries} held-out queries, "
-            f"recall against exact search. HNSW M={settings.m}, efConstruction="
-            f"{settings.ef_construction}, efSearch={settings.ef_search}; f16/i8/b1 re-score "
-            "exactly from the stored vectors (oversample "
-            f"{settings.oversample_f16}/{settings.oversample_i8}/{settings.oversample_b1}). "
-            f"'10% filter' ({FILTERED_QUERIES} queries) matches one node in ten "
-            "(props.g = 3): its time is mostly SQLite evaluating the filter over every node's "
-            "props JSON (SQLite 3.40 here, no JSONB). RAM is the RSS growth when the index "
-            "loads (memory-mapped: pages come in as queries touch them)."), searches),
+            "query' runs in a fresh process: the index is memory-mapped, so this is the cost "
+            "of a cold start, and its first queries fault pages in (see bench_search)."),
+            inserts),
+        Section("Index builds by quantization", (
+            f"HNSW M={settings.m}, efConstruction={settings.ef_construction}, 2 threads, "
+            "from the stored vectors (db.reindex)."), builds),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 from common import (
@@ -56,6 +57,13 @@ def build_store(n_nodes: int, n_edges: int) -> tuple[str, float]:
     return str(path), seconds
 
 
+def warm_file(path: Path) -> None:
+    """Read a file once so its pages are in the page cache."""
+    with open(path, "rb", buffering=0) as handle:
+        while handle.read(16 * 2**20):
+            pass
+
+
 def latencies(call: object, args: list[tuple[object, ...]]) -> dict[str, object]:
     samples, found = [], 0
     for arg in args:
@@ -71,6 +79,7 @@ def bench(n_nodes: int, n_edges: int) -> list[dict[str, object]]:
     seeds = [(f"v{i}",) for i in sample_seed_nodes(n_nodes)]
     pairs = [(f"v{a}", f"v{b}") for a, b in sample_node_pairs(n_nodes)]
     rows: list[dict[str, object]] = []
+    warm_file(Path(path) / "loom.db")  # the networkx reference is all in RAM: compare warm
     with loomdb.open(path, read_only=True) as db:
         sizes = [len(db.expand(s, hops=2, limit=FANOUT_LIMIT).nodes) for (s,) in seeds[:50]]
         cases = [
@@ -87,7 +96,7 @@ def bench(n_nodes: int, n_edges: int) -> list[dict[str, object]]:
                          "queries": len(args)})
     rows[0]["mean nodes"] = float(np.mean(sizes))
     rows[0]["build s"] = build_s
-    rows[0]["disk MiB"] = path_bytes(__import__("pathlib").Path(path)) / 2**20
+    rows[0]["disk MiB"] = path_bytes(Path(path)) / 2**20
     return rows
 
 
@@ -99,7 +108,8 @@ def run(cfg: BenchConfig) -> list[Section]:
         f"2-hop expand: out-edges, at most {FANOUT_LIMIT} nodes, strongest edges first. "
         f"Shortest path: bidirectional BFS; weighted: Dijkstra (one SQL query per settled "
         f"node, first {WEIGHTED_PAIRS} pairs); both at most {MAX_DEPTH} hops. "
-        "Store opened read-only from a warm page cache; single thread. The store is bulk "
+        "Store opened read-only after reading its file once (warm page cache, as the "
+        "in-memory reference is); single thread. The store is bulk "
         "loaded in batches of 200k edges sorted by source (durability=normal)."
     )
     return [Section("loomdb graph traversal", notes, rows)]

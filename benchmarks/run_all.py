@@ -36,6 +36,7 @@ from common import (
 
 BENCHMARK_MODULES = (
     "bench_core",
+    "bench_search",  # after bench_core: searches the stores it built
     "bench_graph",
     "bench_legacy",
     "bench_peers",
