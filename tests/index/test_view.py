@@ -128,3 +128,13 @@ def test_warm_up_reads_the_saved_index_once(tmp_path: Path) -> None:
         assert again.warm_up() == size
         assert again.vector_search(x[3], k=1)[0].id == "n3"
         assert again.warm_up() == size  # still mapped: reading again is harmless
+
+
+def test_warm_up_of_a_quantized_space_reads_its_vectors_too(tmp_path: Path) -> None:
+    with loomdb.open(tmp_path / "s") as db:
+        db.create_space("text", 8, quantization="i8")
+        db.add_nodes([{"id": f"n{i}"} for i in range(50)], vectors=unit_vectors(50, 8))
+    with loomdb.open(tmp_path / "s") as again:
+        index_bytes = sum(
+            p.stat().st_size for p in index_dir(tmp_path / "s").glob("gen-*.faiss"))
+        assert again.warm_up() == index_bytes + 50 * 8 * 4

@@ -159,10 +159,18 @@ class VectorIndexView:
         return sizes
 
     def warm_up(self, spaces: list[VectorSpace]) -> int:
-        """Load (and catch up) every index of ``spaces`` and pull its pages into memory."""
+        """Load (and catch up) every index of ``spaces`` and pull into memory what its queries
+        read: the index file, and for quantized spaces the stored vectors they re-score from
+        (read in label order, i.e. sequentially). Returns the bytes read."""
+        total = 0
         with self.lock:
-            return sum(self.get(space, tenant).warm_up()
-                       for space in spaces for tenant in self.backend.vector_tenants(space.name))
+            for space in spaces:
+                for tenant in self.backend.vector_tenants(space.name):
+                    total += self.get(space, tenant).warm_up()
+                    if space.quantization != "f32":
+                        total += sum(v.nbytes for _, v in
+                                     self.backend.scan_vectors(tenant, space.name, 50_000))
+        return total
 
     def drop(self, space: str, tenant: str) -> None:
         """Forget the in-memory index of (space, tenant); the next use reloads it."""
