@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,7 @@ __all__ = ["Database", "open"]
 NODE_FIELDS = frozenset(Node.__dataclass_fields__) - {"tenant"}
 EDGE_FIELDS = frozenset(Edge.__dataclass_fields__) - {"tenant"}
 CONFLICT_MODES = ("error", "replace", "ignore")
+Record = TypeVar("Record", Node, Edge)
 NODE_TEXTS = ("id", "kind", "text", "source", "category")
 EDGE_TEXTS = ("src", "dst", "type")
 STORAGE_TYPES = ("float32", "float16", "float64")
@@ -81,16 +82,20 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
     return Database(backend, VectorIndexView(backend, directory, settings.index), settings)
 
 
-def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
-    if isinstance(item, Node):
-        node = replace(item, tenant=tenant)
-    elif type(item) is dict or isinstance(item, Mapping):  # dict first: ABC checks are slow
-        unknown = set(item) - NODE_FIELDS
+def _coerce(item: Any, cls: type[Record], fields: frozenset[str], tenant: str) -> Record:
+    """``item`` (a ``cls``, or a mapping of its fields) as a ``cls`` of ``tenant``."""
+    if isinstance(item, cls):
+        return replace(item, tenant=tenant)
+    if type(item) is dict or isinstance(item, Mapping):  # dict first: ABC checks are slow
+        unknown = set(item) - fields
         if unknown:
-            raise InvalidInput(f"unknown node field(s) {sorted(unknown)}")
-        node = Node(**item, tenant=tenant)
-    else:
-        raise InvalidInput(f"expected a Node or a mapping, got {type(item).__name__}")
+            raise InvalidInput(f"unknown {cls.__name__.lower()} field(s) {sorted(unknown)}")
+        return cls(**item, tenant=tenant)
+    raise InvalidInput(f"expected a {cls.__name__} or a mapping, got {type(item).__name__}")
+
+
+def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
+    node = _coerce(item, Node, NODE_FIELDS, tenant)
     check_id(node.id)
     if not isinstance(node.kind, str) or not node.kind:
         raise InvalidInput(f"node {node.id!r}: kind must be a non-empty string")
@@ -104,15 +109,7 @@ def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
 
 
 def _as_edge(item: Edge | Mapping[str, Any], tenant: str) -> Edge:
-    if isinstance(item, Edge):
-        edge = replace(item, tenant=tenant)
-    elif type(item) is dict or isinstance(item, Mapping):
-        unknown = set(item) - EDGE_FIELDS
-        if unknown:
-            raise InvalidInput(f"unknown edge field(s) {sorted(unknown)}")
-        edge = Edge(**item, tenant=tenant)
-    else:
-        raise InvalidInput(f"expected an Edge or a mapping, got {type(item).__name__}")
+    edge = _coerce(item, Edge, EDGE_FIELDS, tenant)
     check_id(edge.src)
     check_id(edge.dst)
     if not isinstance(edge.type, str) or not edge.type:

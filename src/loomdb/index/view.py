@@ -26,6 +26,7 @@ __all__ = ["VectorIndexView"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
+BATCH = 50_000  # vectors read from the backend at a time while building or catching up
 
 
 class VectorIndexView:
@@ -80,7 +81,7 @@ class VectorIndexView:
         seq = self.backend.seq()
         index = HnswIndex(space, self.settings)
         total = self.backend.stats(tenant)["vectors"].get(space.name, 0) if progress else 0
-        for labels, vectors in self.backend.scan_vectors(tenant, space.name, batch=50_000):
+        for labels, vectors in self.backend.scan_vectors(tenant, space.name, batch=BATCH):
             index.add(labels, vectors)
             if progress is not None:
                 progress(len(index.labels), max(total, len(index.labels)))
@@ -100,9 +101,9 @@ class VectorIndexView:
         added = [c.label for c in changes if c.op == "add"]
         if deleted:
             index.remove(np.asarray(deleted, dtype=np.int64))
-        for start in range(0, len(added), 50_000):
+        for start in range(0, len(added), BATCH):
             labels, vectors = self.backend.vectors_by_label(
-                tenant, index.space.name, added[start : start + 50_000]
+                tenant, index.space.name, added[start : start + BATCH]
             )
             index.add(labels, vectors)
         index.seq = max([current] + [c.seq for c in changes])
@@ -169,10 +170,5 @@ class VectorIndexView:
                     total += self.get(space, tenant).warm_up()
                     if space.quantization != "f32":
                         total += sum(v.nbytes for _, v in
-                                     self.backend.scan_vectors(tenant, space.name, 50_000))
+                                     self.backend.scan_vectors(tenant, space.name, BATCH))
         return total
-
-    def drop(self, space: str, tenant: str) -> None:
-        """Forget the in-memory index of (space, tenant); the next use reloads it."""
-        with self.lock:
-            self._indexes.pop((space, tenant), None)
