@@ -13,7 +13,7 @@ $(BIN)/python:
 # torch first, pinned: 2.13.0 is the local CPU build; any other spec pulls CUDA wheels.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[ml,dev,bench]"
+	$(BIN)/pip install --quiet -e ".[all,dev,bench]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -11,6 +11,7 @@ __all__ = [
     "IndexSettings",
     "StoreSettings",
     "default_store_path",
+    "model_cache_dir",
     "offline_models",
     "shared_data_dir",
 ]
@@ -84,3 +85,13 @@ def offline_models() -> None:
     """Keep Hugging Face libraries off the network (``HF_HUB_OFFLINE=1``) unless the user
     set it: loomdb's models ship inside Python packages and never need the hub."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def model_cache_dir() -> Path:
+    """Where derived model files (an ONNX export of a packaged model, say) are kept:
+    ``LOOMDB_CACHE_DIR``, else ``$XDG_CACHE_HOME/loomdb``, else ``~/.cache/loomdb``. Nothing is
+    created here; writers create what they need."""
+    if "LOOMDB_CACHE_DIR" in os.environ:
+        return Path(os.environ["LOOMDB_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "loomdb"

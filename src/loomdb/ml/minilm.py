@@ -100,3 +100,13 @@ class MiniLMEmbedder:
             normalize_embeddings=True, show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """WordPiece tokens per text, without [CLS]/[SEP] and without truncation (the model
+        itself reads at most ``max_seq_length`` = 256 of them)."""
+        self.load()
+        encoded = self._model.tokenizer(
+            list(texts), add_special_tokens=False, truncation=False,
+            return_attention_mask=False, return_token_type_ids=False, verbose=False,
+        )
+        return [len(ids) for ids in encoded["input_ids"]]
