@@ -4,7 +4,9 @@ import loomdb
 
 EXPECTED = {
     "BackendUnavailable", "Busy", "Citation", "Conflict", "CorruptStore", "Database",
-    "DimensionMismatch", "Edge", "Hit", "IndexSettings", "InvalidFilter", "InvalidInput",
+    "DimensionMismatch", "Edge", "ExtractionFailed", "LimitExceeded", "NoTextLayer",
+    "PasswordRequired", "ProviderError", "UnsupportedFormat", "Hit", "IndexSettings",
+    "InvalidFilter", "InvalidInput",
     "InvalidVector", "LoomError", "MissingDependency", "ModelMismatch", "Node", "NotFound",
     "Path", "StoreLocked", "StoreSettings", "Subgraph", "VectorSpace", "__version__", "open",
 }
@@ -21,6 +23,6 @@ def test_every_error_has_a_stable_code_and_status() -> None:
               if isinstance(getattr(loomdb, n), type) and issubclass(getattr(loomdb, n),
                                                                      loomdb.LoomError)]
     codes = [e.code for e in errors]
-    assert len(codes) == len(set(codes)) == 13
+    assert len(codes) == len(set(codes)) == 19
     assert all(400 <= e.status < 600 for e in errors)
     assert loomdb.NotFound("x").to_dict() == {"code": "not_found", "message": "x", "status": 404}

@@ -8,12 +8,18 @@ clients and logs) and an HTTP ``status`` (so the server and its clients agree)::
     │   ├── InvalidFilter           invalid_filter      400
     │   ├── DimensionMismatch       dimension_mismatch  400
     │   ├── ModelMismatch           model_mismatch      400
-    │   └── InvalidVector           invalid_vector      400
+    │   ├── InvalidVector           invalid_vector      400
+    │   └── ExtractionFailed        extraction_failed   422
+    │       ├── UnsupportedFormat   unsupported_format  415
+    │       ├── NoTextLayer         no_text_layer       422
+    │       ├── PasswordRequired    password_required   422
+    │       └── LimitExceeded       limit_exceeded      413
     ├── NotFound                    not_found           404
     ├── Conflict                    conflict            409
     ├── StoreLocked                 store_locked        423
     ├── Busy                        busy                503
     ├── BackendUnavailable          backend_unavailable 503
+    ├── ProviderError               provider_error      502
     ├── MissingDependency           missing_dependency  500
     └── CorruptStore                corrupt_store       500
 
@@ -29,14 +35,20 @@ __all__ = [
     "Conflict",
     "CorruptStore",
     "DimensionMismatch",
+    "ExtractionFailed",
     "InvalidFilter",
     "InvalidInput",
     "InvalidVector",
+    "LimitExceeded",
     "LoomError",
     "MissingDependency",
     "ModelMismatch",
+    "NoTextLayer",
     "NotFound",
+    "PasswordRequired",
+    "ProviderError",
     "StoreLocked",
+    "UnsupportedFormat",
 ]
 
 
@@ -86,6 +98,39 @@ class InvalidVector(InvalidInput):
     code = "invalid_vector"
 
 
+class ExtractionFailed(InvalidInput):
+    """A file could not be read as a document: malformed, truncated or hostile."""
+
+    code = "extraction_failed"
+    status = 422
+
+
+class UnsupportedFormat(ExtractionFailed):
+    """The file is not a format loomdb can extract (PDF, text, Markdown, HTML)."""
+
+    code = "unsupported_format"
+    status = 415
+
+
+class NoTextLayer(ExtractionFailed):
+    """A PDF holds only images of text (a scan) and no OCR is available."""
+
+    code = "no_text_layer"
+
+
+class PasswordRequired(ExtractionFailed):
+    """A PDF is encrypted and no password, or a wrong one, was given."""
+
+    code = "password_required"
+
+
+class LimitExceeded(ExtractionFailed):
+    """Input exceeded a configured limit: file size, pages, parse time or memory."""
+
+    code = "limit_exceeded"
+    status = 413
+
+
 class NotFound(LoomError):
     """A node, edge, vector space or path does not exist (in this tenant)."""
 
@@ -119,6 +164,13 @@ class BackendUnavailable(LoomError):
 
     code = "backend_unavailable"
     status = 503
+
+
+class ProviderError(LoomError):
+    """A remote ML provider answered with an error or with something loomdb cannot use."""
+
+    code = "provider_error"
+    status = 502
 
 
 class MissingDependency(LoomError):
