@@ -25,7 +25,7 @@ import numpy.typing as npt
 from ..model import Direction, Edge, Node, VectorSpace
 from ..query.filters import FilterNode
 
-__all__ = ["Backend", "Change", "OnConflict"]
+__all__ = ["Backend", "Change", "Job", "JobSpec", "OnConflict"]
 
 OnConflict = Literal["error", "replace", "ignore"]
 Labels = npt.NDArray[np.int64]
@@ -39,6 +39,35 @@ class Change:
     seq: int
     op: Literal["add", "del"]
     label: int
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job to enqueue: run ``task`` (``embed``, ``entities``, ...) for one node."""
+
+    task: str
+    node_id: str
+    payload: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A queued, running or failed job of the weaver's durable queue (done jobs are counted,
+    not kept). ``attempts`` counts claims; ``lease_until`` is when a running job whose worker
+    died may be claimed again."""
+
+    id: int
+    tenant: str
+    task: str
+    node_id: str
+    payload: dict[str, Any]
+    status: Literal["queued", "running", "failed"]
+    attempts: int
+    run_after: float
+    lease_until: float | None
+    error: str | None
+    created: float
+    updated: float
 
 
 class Backend(ABC):
@@ -219,6 +248,45 @@ class Backend(ABC):
         """Best ``k`` nodes for ``query`` by BM25 over node text, score higher-is-better.
 
         ``query`` is plain text: every word is searched, none is syntax."""
+
+    # -- jobs: the weaver's durable queue --------------------------------------------------
+
+    @abstractmethod
+    def enqueue_jobs(self, tenant: str, jobs: Sequence[JobSpec], run_after: float = 0.0) -> int:
+        """Queue jobs, inside the caller's transaction when there is one (so a write and its
+        enrichment commit together). A job whose (tenant, task, node_id) is already queued is
+        not duplicated: its payload and run_after are replaced. A failed job with the same key
+        is superseded (removed). A running one is left alone: the new job runs after it.
+        Returns the number of jobs now queued for the given specs."""
+
+    @abstractmethod
+    def claim_jobs(
+        self, tasks: Sequence[str] | None, limit: int, lease: float, now: float
+    ) -> list[Job]:
+        """Atomically take up to ``limit`` jobs (of ``tasks``, or any) that are queued with
+        ``run_after <= now``, or running with ``lease_until <= now`` (their worker died): mark
+        them running until ``now + lease`` with ``attempts + 1``. Oldest first, any tenant."""
+
+    @abstractmethod
+    def complete_jobs(self, ids: Sequence[int], now: float) -> int:
+        """Remove finished jobs, counting them done per task. Unknown ids are ignored."""
+
+    @abstractmethod
+    def fail_job(self, job_id: int, error: str, retry_at: float | None, now: float) -> None:
+        """Record a failed attempt: queue the job again at ``retry_at``, or with ``None`` mark
+        it failed for good (kept, with its error, until the node is enqueued again)."""
+
+    @abstractmethod
+    def list_jobs(
+        self, tenant: str | None, node_id: str | None = None, status: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Jobs (not done ones), oldest first, optionally for one tenant, node or status."""
+
+    @abstractmethod
+    def job_counts(self) -> dict[str, Any]:
+        """``{"queued", "running", "failed", "done"}`` totals, ``"by_task"`` with the same per
+        task, and ``"last_done"`` (time of the last completion, or None)."""
 
     # -- introspection ---------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from ...model import Direction, Edge, Node, VectorSpace
 from ...query.filters import FilterNode, to_sqlite
 from ..base import Backend, Change, Labels, Matrix, OnConflict
 from .connection import Connection, translate_errors
+from .jobs import SqliteJobQueue
 from .lock import WriterLock
 from .schema import migrate
 
@@ -81,7 +82,7 @@ def _fts_query(text: str) -> str | None:
     return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
-class SqliteBackend(Backend):
+class SqliteBackend(SqliteJobQueue, Backend):
     """A store in a directory (``loom.db``, ``LOCK``, ``index/``) or in memory (``:memory:``)."""
 
     def __init__(self, path: str | Path, settings: StoreSettings | None = None) -> None:

@@ -129,7 +129,35 @@ CREATE TRIGGER nodes_fts_upd AFTER UPDATE OF text ON nodes BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# The weaver's durable queue. At most one *queued* job per (tenant, task, node): re-enqueueing
+# replaces it, while a running job keeps its row so the new one runs after it.
+_V2 = """
+CREATE TABLE jobs (
+    id          INTEGER PRIMARY KEY,
+    tenant      TEXT NOT NULL,
+    task        TEXT NOT NULL,
+    node_id     TEXT NOT NULL,
+    payload     TEXT NOT NULL DEFAULT '{}',
+    status      TEXT NOT NULL DEFAULT 'queued',   -- queued | running | failed
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    run_after   REAL NOT NULL DEFAULT 0,
+    lease_until REAL,
+    error       TEXT,
+    created     REAL NOT NULL,
+    updated     REAL NOT NULL
+);
+CREATE UNIQUE INDEX jobs_pending ON jobs (tenant, task, node_id) WHERE status = 'queued';
+CREATE INDEX jobs_claimable ON jobs (status, run_after);
+CREATE INDEX jobs_by_node ON jobs (tenant, node_id);
+
+CREATE TABLE job_totals (
+    task      TEXT PRIMARY KEY,
+    done      INTEGER NOT NULL DEFAULT 0,
+    last_done REAL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
