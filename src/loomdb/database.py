@@ -1,4 +1,5 @@
-"""The Database facade: one tenant's view of a store — CRUD, vectors, search, graph.
+"""The Database facade: one tenant's view of a store — CRUD, vectors, search, graph,
+ingestion, chats and memories, and control of the weaver that enriches them.
 
 Every method validates its input, then calls the backend (the source of truth), the index
 view or the graph traversals. A ``Database`` is safe to share between threads.
@@ -18,8 +19,10 @@ import numpy.typing as npt
 
 from . import graph
 from .config import IndexSettings, StoreSettings
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, MissingDependency, NotFound
 from .index import VectorIndexView
+from .knowledge import Knowledge
+from .ml.bridge import MLProvider
 from .model import (
     METRICS,
     QUANTIZATIONS,
@@ -48,6 +51,8 @@ from .validation import (
     check_vectors,
     unique,
 )
+from .weaver.tasks import EnrichmentSettings
+from .weaver.worker import Weaver
 
 __all__ = ["Database", "open"]
 
@@ -67,11 +72,23 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
     read_only: bool = False,
     busy_timeout: float = 5.0,
     index: IndexSettings | None = None,
+    ml: MLProvider | str | None = "local",
+    weaver: bool = True,
+    enrichment: EnrichmentSettings | None = None,
 ) -> Database:
     """Open (creating if needed) the store in directory ``path``, or a memory store.
 
     A second process opening the same directory for writing gets ``StoreLocked`` naming the
     holder; ``read_only=True`` opens without the lock.
+
+    Args:
+        ml: the ML provider for ingestion and enrichment: ``"local"`` (MiniLM, spaCy and an
+            extractive summarizer; loaded on first use), an ``MLProvider``, or ``None`` for a
+            store that never embeds or extracts by itself.
+        weaver: run enrichment jobs in a background thread (started on the first write that
+            queues jobs, or at once when jobs are waiting from an earlier run). With
+            ``False`` jobs wait until ``wait_for_enrichment()`` runs them inline.
+        enrichment: novelty threshold, summary length, embedding space and memory half-life.
     """
     if durability not in ("full", "normal", "off"):
         raise InvalidInput(f"durability must be full, normal or off, got {durability!r}")
@@ -79,7 +96,28 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
                              read_only=read_only, index=index or IndexSettings())
     backend = SqliteBackend(path, settings)
     directory = None if backend.directory is None else backend.directory / "index"
-    return Database(backend, VectorIndexView(backend, directory, settings.index), settings)
+    db = Database(backend, VectorIndexView(backend, directory, settings.index), settings)
+    db.weaver = Weaver(db, _provider_factory(ml), enrichment)
+    db._background = weaver and not read_only
+    if db._background and backend.job_counts()["queued"]:
+        db.weaver.start()  # resume the enrichment an earlier process left queued
+    return db
+
+
+def _provider_factory(ml: MLProvider | str | None) -> Callable[[], MLProvider]:
+    """How the weaver gets its provider: built on first use, so opening loads no model."""
+    if isinstance(ml, MLProvider):
+        return lambda: ml
+    if ml is None:
+        def refuse() -> MLProvider:
+            raise MissingDependency("this store was opened with ml=None; open it with "
+                                    "ml='local' or an MLProvider to ingest or enrich")
+        return refuse
+    if ml == "local":
+        from .ml.defaults import default_provider
+
+        return default_provider
+    raise InvalidInput(f"ml must be 'local', an MLProvider or None, got {ml!r}")
 
 
 def _coerce(item: Any, cls: type[Record], fields: frozenset[str], tenant: str) -> Record:
@@ -123,7 +161,7 @@ def _as_edge(item: Edge | Mapping[str, Any], tenant: str) -> Edge:
     return edge
 
 
-class Database:
+class Database(Knowledge):
     """One tenant's handle on a store. ``db.tenant(name)`` gives another tenant's."""
 
     def __init__(
@@ -133,6 +171,8 @@ class Database:
         settings: StoreSettings,
         tenant: str = "default",
         owner: bool = True,
+        weaver: Weaver | None = None,
+        background: bool = False,
     ) -> None:
         self.backend = backend
         self.view = view
@@ -140,18 +180,21 @@ class Database:
         self.tenant_name = tenant
         self._owner = owner
         self._closed = False
+        self.weaver = weaver if weaver is not None else Weaver(self, _provider_factory(None))
+        self._background = background
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def tenant(self, name: str) -> Database:
         """A handle scoped to tenant ``name``; nothing it does reads or touches other tenants."""
         return Database(self.backend, self.view, self.settings, check_name(name, "tenant"),
-                        owner=False)
+                        owner=False, weaver=self.weaver, background=self._background)
 
     def close(self) -> None:
         """Save the vector indexes and release the store. Tenant handles close nothing."""
         if self._owner and not self._closed:
             self._closed = True
+            self.weaver.stop()  # after its batch in progress; queued jobs stay in the store
             try:
                 if not self.settings.read_only:
                     self.view.save()

@@ -1,0 +1,1 @@
+"""Memory: chats and messages, memories with novelty gating, strength and decay."""

@@ -1,0 +1,64 @@
+"""Novelty ("surprise") gating: a memory that repeats one already held reinforces it.
+
+A new message or fact is compared with its nearest stored neighbour of the same kinds. Its
+novelty is ``1 - similarity`` (1.0 when nothing similar is stored). At or above the
+similarity threshold it is a repeat: the existing node is reinforced (``strength`` + 1,
+``access_count`` + 1, ``last_accessed`` = now) instead of a second copy entering the index.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import InvalidInput
+from ..ml.bridge import Matrix
+
+if TYPE_CHECKING:
+    from ..database import Database
+
+__all__ = ["DEFAULT_THRESHOLD", "Novelty", "measure_novelty", "reinforce"]
+
+DEFAULT_THRESHOLD = 0.92  # MiniLM cosine: paraphrases of one statement score ~0.9 and above
+
+
+@dataclass(frozen=True)
+class Novelty:
+    """How new a text is: ``score`` in [0, 1], its nearest stored node and their similarity,
+    and whether it crossed the threshold (``repeat``)."""
+
+    score: float
+    nearest: str | None
+    similarity: float | None
+    repeat: bool
+
+
+def check_threshold(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise InvalidInput(f"novelty threshold must be in (0, 1], got {value!r}")
+    return float(value)
+
+
+def measure_novelty(
+    db: Database, vector: Matrix, kinds: tuple[str, ...], threshold: float,
+    space: str = "text", exclude: str | None = None,
+) -> Novelty:
+    """The novelty of ``vector`` against the stored nodes of ``kinds`` in ``space``."""
+    hits = db.vector_search(vector, k=2, space=space, where={"kind": {"$in": list(kinds)}})
+    hits = [h for h in hits if h.node.id != exclude]
+    if not hits:
+        return Novelty(1.0, None, None, False)
+    similarity = float(np.clip(hits[0].score, -1.0, 1.0))
+    return Novelty(round(1.0 - max(similarity, 0.0), 6), hits[0].node.id, similarity,
+                   similarity >= threshold)
+
+
+def reinforce(db: Database, node_id: str, now: float | None = None) -> None:
+    """Strengthen ``node_id``: it was met again."""
+    node = db.get_node(node_id)
+    db.update_node(node_id, strength=(node.strength or 1.0) + 1.0,
+                   access_count=node.access_count + 1,
+                   last_accessed=time.time() if now is None else now)

@@ -1,0 +1,241 @@
+"""The enrichment tasks the weaver runs, one function per task.
+
+Each task runs in two phases so the writer lock is never held while a model works:
+``prepare(ctx, jobs)`` reads and calls the models outside any transaction, and returns an
+``apply()`` that the worker runs inside one transaction together with completing the jobs.
+``apply()`` returns follow-up jobs, which commit in that same transaction: ``embed`` queues
+``entities``, and ``entities`` queues ``cooccur`` for each entity it touched.
+
+Every task is idempotent: it recomputes its result from the current store, so a job that is
+replayed after a crash, or that finds its node deleted, does no harm.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ModelMismatch, NotFound
+from ..memory.novelty import DEFAULT_THRESHOLD, Novelty, measure_novelty
+from ..ml.bridge import Matrix, MLProvider
+from ..model import Edge, Node, VectorSpace
+from ..storage.base import Job, JobSpec
+from .activity import CONSOLIDATE, COOCCUR, EMBED, ENTITIES, SUMMARIZE
+from .linking import recompute_cooccurrence, remove_orphan_entities, replace_mentions
+
+if TYPE_CHECKING:
+    from ..database import Database
+
+__all__ = ["TASKS", "EnrichmentSettings", "TaskContext", "ensure_space"]
+
+Apply = Callable[[], list[JobSpec]]
+NO_ENTITIES = frozenset({"entity", "document", "chat"})  # kinds whose text is not a passage
+
+
+@dataclass(frozen=True)
+class EnrichmentSettings:
+    """How enrichment behaves.
+
+    Args:
+        space: the vector space embeddings go to (created for the provider's model).
+        novelty_threshold: similarity at which a new message or memory counts as a repeat.
+        gated_kinds: kinds subject to novelty gating.
+        summary_words: length of document and chat summaries.
+        half_life: seconds for a memory's extra strength to halve without being met again.
+    """
+
+    space: str = "text"
+    novelty_threshold: float = DEFAULT_THRESHOLD
+    gated_kinds: tuple[str, ...] = ("message", "memory")
+    summary_words: int = 80
+    half_life: float = 7 * 86400.0
+
+
+@dataclass
+class TaskContext:
+    """What a task needs: the tenant's handle, the provider and the settings."""
+
+    db: Database
+    provider: MLProvider
+    settings: EnrichmentSettings = field(default_factory=EnrichmentSettings)
+
+
+def ensure_space(db: Database, provider: MLProvider, name: str) -> VectorSpace:
+    """The space ``name``, created for the provider's model if missing; ``ModelMismatch`` if
+    it holds another model's vectors."""
+    try:
+        space = db.space(name)
+    except NotFound:
+        return db.create_space(name, dim=provider.dim, model=provider.model_id)
+    if space.model != provider.model_id or space.dim != provider.dim:
+        raise ModelMismatch(
+            f"space {name!r} holds {space.model} ({space.dim}-d) vectors; the provider makes "
+            f"{provider.model_id} ({provider.dim}-d): use another space or the same model")
+    return space
+
+
+def _live(ctx: TaskContext, jobs: Sequence[Job]) -> list[Node]:
+    nodes = ctx.db.get_nodes([job.node_id for job in jobs])
+    return [nodes[j.node_id] for j in jobs if j.node_id in nodes and nodes[j.node_id].text]
+
+
+# -- embed ---------------------------------------------------------------------------------
+
+def prepare_embed(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+    nodes = _live(ctx, jobs)
+    space = ensure_space(ctx.db, ctx.provider, ctx.settings.space)
+    vectors = ctx.provider.embed([n.text or "" for n in nodes]) if nodes else None
+    novelty = _gate(ctx, nodes, vectors) if vectors is not None else {}
+
+    def apply() -> list[JobSpec]:
+        if vectors is None:
+            return []
+        keep = [i for i, n in enumerate(nodes) if not _repeat(novelty.get(n.id))]
+        if keep:
+            ctx.db.set_vectors([nodes[i].id for i in keep], vectors[keep], space=space.name)
+        for node in nodes:
+            if node.id in novelty:
+                _record_novelty(ctx.db, node, novelty[node.id])
+        return [JobSpec(ENTITIES, nodes[i].id) for i in keep
+                if nodes[i].kind not in NO_ENTITIES]
+
+    return apply
+
+
+def _repeat(novelty: Novelty | None) -> bool:
+    return novelty is not None and novelty.repeat
+
+
+def _gate(ctx: TaskContext, nodes: list[Node], vectors: Matrix) -> dict[str, Novelty]:
+    """Novelty of each gated node against the store and against the batch before it."""
+    settings, found = ctx.settings, {}
+    kept: list[tuple[str, str, Matrix]] = []  # (id, kind, vector) of earlier novel nodes
+    for node, vector in zip(nodes, vectors, strict=True):
+        if node.kind not in settings.gated_kinds or "novelty" in node.props:
+            continue
+        best = measure_novelty(ctx.db, vector, settings.gated_kinds,
+                               settings.novelty_threshold, settings.space, exclude=node.id)
+        for other, _kind, other_vector in kept:
+            similarity = float(np.dot(vector, other_vector))
+            if best.similarity is None or similarity > best.similarity:
+                best = Novelty(round(1.0 - max(similarity, 0.0), 6), other, similarity,
+                               similarity >= settings.novelty_threshold)
+        found[node.id] = best
+        if not best.repeat:
+            kept.append((node.id, node.kind, vector))
+    return found
+
+
+def _record_novelty(db: Database, node: Node, novelty: Novelty) -> None:
+    props = {**node.props, "novelty": novelty.score}
+    if novelty.repeat and novelty.nearest is not None and db.has_node(novelty.nearest):
+        props["duplicate_of"] = novelty.nearest
+        db.add_edges([Edge(node.id, novelty.nearest, "reinforces",
+                           weight=novelty.similarity or 1.0)], on_conflict="replace")
+        _reinforce(db, novelty.nearest)
+    db.update_node(node.id, props=props)
+
+
+def _reinforce(db: Database, node_id: str) -> None:
+    node, now = db.get_node(node_id), time.time()
+    strength = (node.strength or 1.0) + 1.0
+    db.update_node(node_id, strength=strength, access_count=node.access_count + 1,
+                   last_accessed=now, props={**node.props, "peak_strength": strength})
+
+
+# -- entities and co-occurrence -----------------------------------------------------------
+
+def prepare_entities(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+    nodes = [n for n in _live(ctx, jobs) if "duplicate_of" not in n.props]
+    found = ctx.provider.extract_entities_many([n.text or "" for n in nodes])
+
+    def apply() -> list[JobSpec]:
+        touched: set[str] = set()
+        for node, entities in zip(nodes, found, strict=True):
+            if ctx.db.has_node(node.id):  # deleted while the model ran
+                touched |= replace_mentions(ctx.db, node.id, entities)
+        return [JobSpec(COOCCUR, entity) for entity in sorted(touched)]
+
+    return apply
+
+
+def prepare_cooccur(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+    entities = [job.node_id for job in jobs]
+
+    def apply() -> list[JobSpec]:
+        alive = set(ctx.db.get_nodes(entities))
+        gone = set(remove_orphan_entities(ctx.db, [e for e in entities if e in alive]))
+        for entity in entities:
+            if entity in alive and entity not in gone:
+                recompute_cooccurrence(ctx.db, entity)
+        return []
+
+    return apply
+
+
+# -- summaries -----------------------------------------------------------------------------
+
+def prepare_summarize(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+    nodes = ctx.db.get_nodes([job.node_id for job in jobs])
+    summaries: dict[str, str] = {}
+    for node in nodes.values():
+        texts = _parts_in_order(ctx.db, node)
+        if texts:
+            summaries[node.id] = ctx.provider.summarize(texts, ctx.settings.summary_words)
+
+    def apply() -> list[JobSpec]:
+        current = ctx.db.get_nodes(list(summaries))
+        for node_id, summary in summaries.items():
+            if node_id in current:
+                node = current[node_id]
+                ctx.db.update_node(node_id, text=summary,
+                                   props={**node.props, "summary": summary,
+                                          "summarized_at": time.time()})
+        return []
+
+    return apply
+
+
+def _parts_in_order(db: Database, node: Node) -> list[str]:
+    """The texts a document (its chunks) or a chat (its messages) is made of, in order."""
+    if node.kind not in ("document", "chat"):
+        return []
+    edges = db.backend.get_edges(db.tenant_name, None, node.id, ["part_of"], 100_000, 0)
+    parts = db.get_nodes([e.src for e in edges])
+    ordered = sorted(parts.values(), key=lambda n: n.props.get("position", 0))
+    return [n.text for n in ordered if n.text and "duplicate_of" not in n.props]
+
+
+# -- consolidation -------------------------------------------------------------------------
+
+def prepare_consolidate(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+    """Let unmet memories fade: extra strength above 1 halves every ``half_life`` seconds
+    since the node was last met. Computed from the strength at that meeting
+    (``props.peak_strength``), so running it twice changes nothing more."""
+    now, half_life = time.time(), ctx.settings.half_life
+    nodes = ctx.db.list_nodes(where={"strength": {"$gt": 1.0}}, limit=100_000)
+
+    def apply() -> list[JobSpec]:
+        for node in nodes:
+            peak = float(node.props.get("peak_strength", node.strength or 1.0))
+            met = node.last_accessed or node.updated or now
+            strength = 1.0 + (peak - 1.0) * 0.5 ** (max(now - met, 0.0) / half_life)
+            if abs(strength - (node.strength or 1.0)) > 1e-9:
+                ctx.db.update_node(node.id, strength=strength,
+                                   props={**node.props, "peak_strength": peak})
+        return []
+
+    return apply
+
+
+TASKS: dict[str, Callable[[TaskContext, Sequence[Job]], Apply]] = {
+    EMBED: prepare_embed,
+    ENTITIES: prepare_entities,
+    COOCCUR: prepare_cooccur,
+    SUMMARIZE: prepare_summarize,
+    CONSOLIDATE: prepare_consolidate,
+}

@@ -1,0 +1,237 @@
+"""The weaver: a background worker that runs the durable enrichment jobs.
+
+Writes enqueue jobs in their own transaction (``Backend.enqueue_jobs``); the worker claims
+them in batches with a lease, runs each task (``weaver.tasks``), and completes the jobs in the
+transaction that writes their results. A crash loses nothing: unclaimed jobs wait in the
+store, and a dead worker's claimed jobs are claimed again when their lease runs out.
+
+A failed batch is retried job by job, so one bad node cannot fail its neighbours; each failed
+attempt is queued again after an exponential backoff (with jitter), and after
+``max_attempts`` the job is marked failed and kept, with its error, for ``jobs(node)``.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LoomError
+from ..ml.bridge import MLProvider
+from ..storage.base import Job
+from .activity import PRIORITY, ActivityLevel, policy
+from .tasks import TASKS, EnrichmentSettings, TaskContext
+
+if TYPE_CHECKING:
+    from ..database import Database
+
+__all__ = ["Weaver", "WeaverStatus"]
+
+LEASE = 300.0          # seconds a claimed batch may run before another worker may take it
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = 2.0     # seconds before the first retry; doubles per attempt
+BACKOFF_CAP = 600.0
+IDLE_WAIT = 1.0        # seconds between polls when the queue is empty
+
+
+@dataclass(frozen=True)
+class WeaverStatus:
+    """What the weaver is doing: ``weaver_status()``'s answer."""
+
+    running: bool
+    active_workers: int
+    activity: str
+    queued: int
+    running_jobs: int
+    done: int
+    failed: int
+    by_task: dict[str, dict[str, int]]
+    latency: dict[str, dict[str, float]]
+    last_event: str | None
+    last_event_at: float | None
+
+    @property
+    def queue_size(self) -> int:
+        return self.queued + self.running_jobs
+
+
+class Weaver:
+    """Runs enrichment jobs for every tenant of one store, in a background thread or inline.
+
+    Args:
+        root: the store's owning Database (tenant handles are derived from it).
+        provider: a callable returning the ML provider, called once on first need, so a
+            store that never enriches never loads a model.
+        settings: enrichment settings shared by the tasks.
+    """
+
+    def __init__(self, root: Database, provider: Callable[[], MLProvider],
+                 settings: EnrichmentSettings | None = None) -> None:
+        self._root = root
+        self._provider_factory = provider
+        self._provider: MLProvider | None = None
+        self.settings = settings or EnrichmentSettings()
+        self.activity: ActivityLevel = "normal"
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._run_lock = threading.Lock()  # one batch at a time per process
+        self._latency: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=2000))
+        self._last_event: tuple[float, str] | None = None
+
+    @property
+    def provider(self) -> MLProvider:
+        if self._provider is None:
+            self._provider = self._provider_factory()
+        return self._provider
+
+    # -- control ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background worker (idempotent)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="loomdb-weaver", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the batch in progress; queued jobs stay durable for the next start."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def notify(self) -> None:
+        """New jobs were committed: wake the worker."""
+        self._wake.set()
+
+    def set_activity(self, level: ActivityLevel) -> None:
+        policy(level)
+        self.activity = level
+        self._event(f"activity level set to {level}")
+        self._wake.set()
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except LoomError as exc:  # the store itself failed: report, back off, go on
+                self._event(f"worker error: {exc.code}: {exc.message}")
+                worked = 0
+            pause = policy(self.activity).pause if worked else IDLE_WAIT
+            self._wake.wait(pause)
+            self._wake.clear()
+
+    def run_once(self, now: float | None = None) -> int:
+        """Claim and run one batch of the current level's tasks; returns jobs handled."""
+        with self._run_lock:
+            level = policy(self.activity)
+            now = time.time() if now is None else now
+            jobs: list[Job] = []
+            for task in (t for t in PRIORITY if t in level.tasks):
+                if len(jobs) >= level.batch:
+                    break
+                jobs += self._root.backend.claim_jobs([task], level.batch - len(jobs),
+                                                      LEASE, now)
+            groups: dict[tuple[str, str], list[Job]] = defaultdict(list)
+            for job in jobs:
+                groups[(job.tenant, job.task)].append(job)
+            for (tenant, task), batch in groups.items():
+                self._run_batch(tenant, task, batch)
+            return len(jobs)
+
+    def active_tasks(self) -> tuple[str, ...]:
+        return policy(self.activity).tasks
+
+    def pending(self) -> int:
+        """Jobs of the current level's tasks still queued or running."""
+        by_task = self._root.backend.job_counts()["by_task"]
+        return sum(by_task[t]["queued"] + by_task[t]["running"]
+                   for t in self.active_tasks() if t in by_task)
+
+    def run_until_idle(self, timeout: float = 300.0) -> int:
+        """Run batches in the calling thread until no job of the current level is ready;
+        returns jobs handled. For scripts, tests and ``loomdb weaver run``."""
+        handled, deadline = 0, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            count = self.run_once()
+            if count == 0:
+                return handled
+            handled += count
+        return handled
+
+    def _run_batch(self, tenant: str, task: str, jobs: list[Job]) -> None:
+        try:
+            self._attempt(tenant, task, jobs)
+        except Exception as exc:
+            if len(jobs) == 1:
+                self._failed(jobs[0], exc)
+                return
+            for job in jobs:  # isolate the bad node: the rest succeed alone
+                try:
+                    self._attempt(tenant, task, [job])
+                except Exception as single:
+                    self._failed(job, single)
+
+    def _attempt(self, tenant: str, task: str, jobs: list[Job]) -> None:
+        db = self._root.tenant(tenant)
+        ctx = TaskContext(db, self.provider, self.settings)
+        apply = TASKS[task](ctx, jobs) if task in TASKS else _unknown(task)
+        now = time.time()
+        with db.transaction():
+            follow_up = apply()
+            if follow_up:
+                db.backend.enqueue_jobs(tenant, follow_up)
+            db.backend.complete_jobs([job.id for job in jobs], now)
+        for job in jobs:
+            self._latency[task].append(now - job.created)
+        self._event(f"{task}: {len(jobs)} job(s) done for tenant {tenant}")
+
+    def _failed(self, job: Job, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        now = time.time()
+        retry_at = None
+        if job.attempts < MAX_ATTEMPTS:
+            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job.attempts - 1))
+            retry_at = now + delay * random.uniform(0.8, 1.2)
+        self._root.backend.fail_job(job.id, error, retry_at, now)
+        state = "will retry" if retry_at else "failed for good"
+        self._event(f"{job.task} {job.node_id!r} {state} (attempt {job.attempts}): {error}")
+
+    def _event(self, text: str) -> None:
+        self._last_event = (time.time(), text)
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> WeaverStatus:
+        counts = self._root.backend.job_counts()
+        running = self._thread is not None and self._thread.is_alive()
+        event = self._last_event
+        return WeaverStatus(
+            running=running, active_workers=int(running), activity=self.activity,
+            queued=counts["queued"], running_jobs=counts["running"], done=counts["done"],
+            failed=counts["failed"], by_task=counts["by_task"],
+            latency={task: _percentiles(samples) for task, samples in self._latency.items()},
+            last_event=event[1] if event else None, last_event_at=event[0] if event else None)
+
+
+def _unknown(task: str) -> Any:
+    raise LoomError(f"no such enrichment task {task!r}")
+
+
+def _percentiles(samples: Sequence[float]) -> dict[str, float]:
+    """p50/p95 (seconds) of the time from enqueue to done."""
+    if len(samples) < 2:
+        value = samples[0] if samples else 0.0
+        return {"p50": value, "p95": value, "count": float(len(samples))}
+    cuts = statistics.quantiles(samples, n=20)
+    return {"p50": statistics.median(samples), "p95": cuts[18], "count": float(len(samples))}
