@@ -13,6 +13,7 @@ __all__ = [
     "default_store_path",
     "model_cache_dir",
     "offline_models",
+    "openai_api_key",
     "shared_data_dir",
 ]
 
@@ -85,6 +86,15 @@ def offline_models() -> None:
     """Keep Hugging Face libraries off the network (``HF_HUB_OFFLINE=1``) unless the user
     set it: loomdb's models ship inside Python packages and never need the hub."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def openai_api_key() -> str | None:
+    """The key for an OpenAI-compatible endpoint: ``LOOMDB_OPENAI_API_KEY``, else
+    ``OPENAI_API_KEY``, else none (local servers such as vLLM or llama.cpp often need none)."""
+    for name in ("LOOMDB_OPENAI_API_KEY", "OPENAI_API_KEY"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return None
 
 
 def model_cache_dir() -> Path:
