@@ -59,3 +59,14 @@ def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, dim)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def enriched_db(tmp_path: Path) -> Iterator[loomdb.Database]:
+    """A file store with the real local provider and no background worker: tests drive the
+    weaver with ``wait_for_enrichment()`` so every step is deterministic."""
+    from tests.enrich_fixtures import local_provider
+
+    database = loomdb.open(tmp_path / "enriched", ml=local_provider(), weaver=False)
+    yield database
+    database.close()

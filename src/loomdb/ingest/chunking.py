@@ -124,15 +124,21 @@ def _pieces(text: str, embedder: Embedder, max_tokens: int) -> list[_Piece]:
 def _split_long(
     text: str, start: int, end: int, tokens: int, embedder: Embedder, max_tokens: int
 ) -> list[_Piece]:
-    """Cut an over-long sentence into word-aligned windows of at most ``max_tokens``."""
+    """Cut an over-long sentence into word-aligned windows of at most ``max_tokens``: each
+    window is sized from the sentence's tokens per word, and halved until it fits."""
     words = _words(text, start, end)
-    per_word = max(tokens / max(len(words), 1), 1e-9)
-    step = max(int(max_tokens / per_word * 0.9), 1)
-    pieces = []
-    for i in range(0, len(words), step):
-        window = words[i:i + step]
-        a, b = window[0][0], window[-1][1]
-        pieces.append(_Piece(a, b, embedder.count_tokens([text[a:b]])[0]))
+    step = max(int(max_tokens / max(tokens / max(len(words), 1), 1e-9) * 0.9), 1)
+    pieces, i = [], 0
+    while i < len(words):
+        size = min(step, len(words) - i)
+        while True:
+            a, b = words[i][0], words[i + size - 1][1]
+            count = embedder.count_tokens([text[a:b]])[0]
+            if count <= max_tokens or size == 1:
+                break
+            size = max(size // 2, 1)
+        pieces.append(_Piece(a, b, count))
+        i += size
     return pieces
 
 

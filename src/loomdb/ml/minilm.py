@@ -104,6 +104,8 @@ class MiniLMEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """WordPiece tokens per text, without [CLS]/[SEP] and without truncation (the model
         itself reads at most ``max_seq_length`` = 256 of them)."""
+        if not texts:
+            return []
         self.load()
         encoded = self._model.tokenizer(
             list(texts), add_special_tokens=False, truncation=False,

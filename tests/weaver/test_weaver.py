@@ -1,0 +1,156 @@
+"""The weaver: durable, resumable, retried enrichment, activity levels and status.
+
+Real store, real local models. One test wraps the real provider to make it fail on purpose
+(``FlakyProvider``): failure injection, not a stand-in for the models.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+import loomdb
+from loomdb.ml.bridge import Entity, Health, Matrix, MLProvider
+from loomdb.weaver.worker import LEASE, MAX_ATTEMPTS
+from tests.enrich_fixtures import local_provider
+
+pytestmark = pytest.mark.ml
+REPO = Path(__file__).resolve().parents[2]
+
+
+class FlakyProvider(MLProvider):
+    """The real local provider, except that embedding a text containing "POISON" fails."""
+
+    def __init__(self, inner: MLProvider) -> None:
+        self.inner, self.calls = inner, 0
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        self.calls += 1
+        if any("POISON" in t for t in texts):
+            raise RuntimeError("the model choked on this text")
+        return self.inner.embed(texts)
+
+    def extract_entities(self, text: str) -> list[Entity]:
+        return self.inner.extract_entities(text)
+
+    def summarize(self, texts: Sequence[str], max_words: int = 80) -> str:
+        return self.inner.summarize(texts, max_words)
+
+    def health_check(self) -> Health:
+        return self.inner.health_check()
+
+
+def test_a_bad_node_fails_alone_with_backoff_and_its_error_is_visible(tmp_path: Path) -> None:
+    with loomdb.open(tmp_path / "s", ml=FlakyProvider(local_provider()), weaver=False) as db:
+        chat = db.create_chat("c")
+        good = db.add_message(chat.id, "a", "Alice met Bob in Paris")
+        bad = db.add_message(chat.id, "b", "POISON pill")
+        db.weaver.run_once()
+        assert db.get_vector(good.id).shape == (384,)  # its batch-mate failed; it did not
+        [job] = db.jobs(bad.id)
+        assert job.status == "queued" and job.attempts == 1 and "choked" in (job.error or "")
+        assert job.run_after > job.updated  # backed off, not retried at once
+        for attempt in range(2, MAX_ATTEMPTS + 1):
+            db.weaver.run_once(now=time.time() + 10_000 * attempt)
+        [job] = db.jobs(bad.id)
+        assert job.status == "failed" and job.attempts == MAX_ATTEMPTS
+        status = db.weaver_status()
+        assert status.failed == 1 and "failed for good" in (status.last_event or "")
+        db.update_node(bad.id, text="fixed now")
+        db.enrich([bad.id])  # enqueueing again supersedes the failure
+        assert db.wait_for_enrichment(60) and db.jobs(bad.id) == []
+        assert db.get_vector(bad.id).shape == (384,)
+
+
+def test_jobs_left_by_a_killed_process_are_resumed(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    script = textwrap.dedent(f"""
+        import os, signal, loomdb
+        db = loomdb.open({str(store)!r}, weaver=False, ml=None)
+        chat = db.create_chat("c", id="chat")
+        topics = ["the rain in Spain", "a cat on a mat", "GPU prices", "Norman castles",
+                  "sourdough baking"]
+        for i, topic in enumerate(topics):
+            db.add_message("chat", "a", f"Let us talk about {{topic}}", id=f"m{{i}}")
+        db.backend.claim_jobs(["embed"], 2, 300.0, __import__("time").time())  # then dies
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert done.returncode == -signal.SIGKILL
+    with loomdb.open(store, ml=local_provider(), weaver=False) as db:
+        status = db.weaver_status()
+        assert (status.queued, status.running_jobs) == (4, 2)  # 3 embeds + summary; 2 leased
+        db.weaver.run_until_idle()
+        assert db.weaver_status().running_jobs == 2  # leases still held by the dead worker
+        db.weaver.run_once(now=time.time() + LEASE + 1)  # ... until they expire
+        assert db.wait_for_enrichment(120)
+        assert all(db.get_vector(f"m{i}").shape == (384,) for i in range(5))
+
+
+def test_the_background_worker_resumes_at_open(tmp_path: Path) -> None:
+    with loomdb.open(tmp_path / "s", ml=None, weaver=False) as db:
+        chat = db.create_chat("c")
+        message = db.add_message(chat.id, "a", "Alice met Bob in Paris")
+    with loomdb.open(tmp_path / "s", ml=local_provider()) as db:
+        assert db.weaver_status().running
+        deadline = time.monotonic() + 120
+        while db.weaver_status().queued and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert db.get_vector(message.id).shape == (384,)
+
+
+def test_activity_levels_defer_everything_but_embeddings(enriched_db: loomdb.Database) -> None:
+    db = enriched_db
+    db.set_activity_level("high")
+    chat = db.create_chat("c")
+    message = db.add_message(chat.id, "a", "Alice met Bob in Paris")
+    assert db.wait_for_enrichment(60)
+    assert db.get_vector(message.id).shape == (384,)
+    assert db.entities_mentioned_in(message.id) == []  # deferred
+    waiting = {j.task for j in db.jobs(status="queued")}
+    assert waiting == {"entities", "summarize"}
+    db.set_activity_level("sleep")
+    assert db.wait_for_enrichment(60)
+    assert {e.text for e in db.entities_mentioned_in(message.id)} == {"Alice", "Bob", "Paris"}
+    assert db.jobs() == [] and db.weaver_status().by_task["consolidate"]["done"] == 1
+    with pytest.raises(loomdb.InvalidInput):
+        db.set_activity_level("frantic")  # type: ignore[arg-type]
+
+
+def test_status_reports_queue_done_latency_and_last_event(enriched_db: loomdb.Database) -> None:
+    db = enriched_db
+    chat = db.create_chat("c")
+    for i in range(3):
+        db.add_message(chat.id, "a", f"Note {i}: the meeting with Carol moved to Berlin")
+    before = db.weaver_status()
+    assert before.queue_size == 4 and before.done == 0 and not before.running
+    db.wait_for_enrichment(60)
+    after = db.weaver_status()
+    assert after.queue_size == 0 and after.done >= 4 and after.failed == 0
+    assert after.latency["embed"]["p50"] > 0 and after.last_event
+
+
+def test_tenants_are_enriched_apart(enriched_db: loomdb.Database) -> None:
+    other = enriched_db.tenant("other")
+    chat = other.create_chat("c")
+    message = other.add_message(chat.id, "a", "Alice met Bob in Paris")
+    enriched_db.wait_for_enrichment(60)
+    assert [e.text for e in other.entities_mentioned_in(message.id)]
+    assert enriched_db.count(kind="entity") == 0 and other.count(kind="entity") == 3
