@@ -13,20 +13,46 @@ from loomdb.config import StoreSettings, shared_data_dir
 from loomdb.storage.base import Backend
 from loomdb.storage.sqlite import SqliteBackend
 
-BACKENDS = ["sqlite-memory", "sqlite-file"]
+from . import pg_server
+
+BACKENDS = ["sqlite-memory", "sqlite-file", "postgres"]
 
 
-def make_backend(kind: str, tmp_path: Path) -> Backend:
+def make_backend(kind: str, tmp_path: Path, url: str | None = None) -> Backend:
+    """A fresh store of ``kind``; ``postgres`` needs the ``url`` of a fresh database."""
     if kind == "sqlite-memory":
         return SqliteBackend(":memory:", StoreSettings())
     if kind == "sqlite-file":
         return SqliteBackend(tmp_path / "store", StoreSettings())
+    if kind == "postgres" and url is not None:
+        from loomdb.storage.postgres import PostgresBackend
+
+        return PostgresBackend(url, StoreSettings())
     raise ValueError(kind)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the session's PostgreSQL server (skips, saying why, without one)."""
+    try:
+        name, url = pg_server.create_database()
+    except pg_server.ServerUnavailable as exc:
+        pytest.skip(f"no PostgreSQL test server: {exc}")
+    yield url
+    pg_server.drop_database(name)
+
+
+def pytest_sessionfinish() -> None:
+    pg_server.stop()
+
+
+def _url_for(request: pytest.FixtureRequest, kind: str) -> str | None:
+    return str(request.getfixturevalue("postgres_url")) if kind == "postgres" else None
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    store = make_backend(request.param, tmp_path)
+    store = make_backend(request.param, tmp_path, _url_for(request, request.param))
     yield store
     store.close()
 

@@ -14,6 +14,7 @@ __all__ = [
     "model_cache_dir",
     "offline_models",
     "openai_api_key",
+    "postgres_test_url",
     "shared_data_dir",
 ]
 
@@ -95,6 +96,12 @@ def openai_api_key() -> str | None:
         if os.environ.get(name):
             return os.environ[name]
     return None
+
+
+def postgres_test_url() -> str | None:
+    """A superuser URL of an external PostgreSQL + pgvector server for the test suite
+    (``LOOMDB_POSTGRES_URL``); ``None`` makes the tests start an embedded one."""
+    return os.environ.get("LOOMDB_POSTGRES_URL") or None
 
 
 def model_cache_dir() -> Path:

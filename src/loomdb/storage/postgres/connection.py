@@ -1,0 +1,269 @@
+"""Connections to PostgreSQL: a pool, per-thread nestable transactions, the tenant scope that
+row-level security checks, retries of transient failures, and driver-error translation.
+
+Every statement runs inside a transaction whose first act is to set the tenant scope
+(``loomdb.tenant``, or ``loomdb.all_tenants`` for the few cross-tenant operations) with
+``set_config(..., true)``: transaction-local, so a pooled connection never carries one
+caller's tenant into another's work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from ...errors import BackendUnavailable, Busy, Conflict, InvalidInput, LoomError, NotFound
+
+__all__ = ["ALL_TENANTS", "Connection", "describe", "translate_errors"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Conn = psycopg.Connection[Any]
+ALL_TENANTS = None  # the scope of cross-tenant operations (jobs, the log, seq)
+RETRIES = 4
+CONNECTION_LOST = ("57P01", "57P02", "57P03")  # admin/crash shutdown, cannot connect now
+SYNCHRONOUS = {"full": "on", "normal": "local", "off": "off"}
+
+
+class _Transient(Exception):
+    """A failure after which the whole unit of work may safely run again."""
+
+    def __init__(self, error: LoomError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def describe(url: str) -> str:
+    """``host:port/database`` of a connection URL, for error messages (never the password)."""
+    parts = urlsplit(url)
+    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+    host = parts.hostname or query.get("host") or "localhost"
+    port = parts.port or query.get("port") or 5432
+    return f"{host}:{port}{parts.path or '/'}"
+
+
+@contextmanager
+def translate_errors(where: str) -> Iterator[None]:
+    """Turn psycopg errors into loomdb errors at the backend boundary."""
+    try:
+        yield
+    except (LoomError, _Transient):
+        raise
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"text must be valid Unicode (no lone surrogates): {exc.reason}") \
+            from exc
+    except PoolTimeout as exc:
+        raise Busy(f"no PostgreSQL connection to {where} became free in time ({exc}); the "
+                   "server is unreachable or every pooled connection is busy") from exc
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict(f"write conflicts with existing data: {exc.diag.message_primary}") from exc
+    except pg_errors.ForeignKeyViolation as exc:
+        raise NotFound(f"a referenced row does not exist: {exc.diag.message_primary}") from exc
+    except pg_errors.ReadOnlySqlTransaction as exc:
+        raise InvalidInput("store is open read-only; open it for writing to write") from exc
+    except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
+            pg_errors.LockNotAvailable, pg_errors.QueryCanceled) as exc:
+        raise Busy(f"PostgreSQL at {where} is busy: {exc.diag.message_primary}; retry later") \
+            from exc
+    except (psycopg.DataError, pg_errors.ProgramLimitExceeded) as exc:
+        raise InvalidInput(f"PostgreSQL cannot store this value: {exc}") from exc
+    except psycopg.OperationalError as exc:
+        raise BackendUnavailable(f"lost the connection to PostgreSQL at {where}: "
+                                 f"{str(exc).strip()}") from exc
+    except psycopg.Error as exc:
+        raise BackendUnavailable(f"PostgreSQL at {where} failed ({exc.sqlstate or 'client'}): "
+                                 f"{str(exc).strip()}") from exc
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, _Transient)
+
+
+def _retryable(cause: BaseException | None, committing: bool) -> bool:
+    """Whether the transaction surely did not commit and running it again is safe: the
+    server rolled it back (serialization failure, deadlock), or the connection died before
+    COMMIT was sent. A connection lost during COMMIT leaves the outcome unknown: no retry."""
+    if isinstance(cause, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
+        return True
+    if isinstance(cause, psycopg.OperationalError) and not committing:
+        state = cause.sqlstate or ""
+        return state in ("", *CONNECTION_LOST) or state.startswith("08")
+    return False
+
+
+@dataclass
+class _Thread:
+    """The calling thread's open transaction: its connection and savepoint depth."""
+
+    conn: Conn | None = None
+    depth: int = 0
+
+
+class Connection:
+    """A pool of autocommit connections; transactions are explicit and per thread.
+
+    ``run(work, tenant)`` runs ``work(conn)`` in a transaction of its own, retried as a whole
+    after a serialization failure, a deadlock or a connection lost before commit. Inside
+    ``transaction()`` it runs in a savepoint of the thread's transaction instead, so a failing
+    call undoes only itself, and is never retried (the caller's earlier statements are part of
+    the same transaction and would be lost).
+    """
+
+    def __init__(self, url: str, *, durability: str, read_only: bool, busy_timeout: float,
+                 pool_size: int, configure: Callable[[Conn], None]) -> None:
+        self.where = describe(url)
+        self._local = threading.local()
+        self._settings = {"synchronous_commit": SYNCHRONOUS[durability],
+                          "lock_timeout": f"{int(busy_timeout * 1000)}ms",
+                          "default_transaction_read_only": "on" if read_only else "off"}
+        self._configure_extra = configure
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
+            configure=self._configure, timeout=max(busy_timeout, 1.0), open=False,
+            name=f"loomdb:{self.where}",
+        )
+        with translate_errors(self.where):
+            self._pool.open(wait=True, timeout=max(busy_timeout, 5.0))
+
+    def _configure(self, conn: Conn) -> None:
+        for name, value in self._settings.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        self._configure_extra(conn)
+
+    @property
+    def _thread(self) -> _Thread:
+        state: _Thread | None = getattr(self._local, "state", None)
+        if state is None:
+            state = self._local.state = _Thread()
+        return state
+
+    def in_transaction(self) -> bool:
+        return self._thread.depth > 0
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Conn]:
+        """The thread's transaction: BEGIN at the outermost level, a savepoint inside."""
+        state = self._thread
+        if state.conn is not None:
+            with self._savepoint(state) as conn:
+                yield conn
+            return
+        with translate_errors(self.where):
+            conn = self._pool.getconn()
+        try:
+            with translate_errors(self.where):
+                conn.execute("BEGIN")
+            state.conn, state.depth = conn, 1
+            try:
+                yield conn
+            except BaseException:
+                self._rollback(conn)
+                raise
+            with translate_errors(self.where):
+                try:
+                    conn.execute("COMMIT")
+                except psycopg.OperationalError as exc:
+                    raise BackendUnavailable(
+                        f"the connection to {self.where} broke while committing; whether the "
+                        "transaction was applied is unknown") from exc
+        finally:
+            state.conn, state.depth = None, 0
+            self._pool.putconn(conn)
+
+    @contextmanager
+    def _savepoint(self, state: _Thread) -> Iterator[Conn]:
+        conn = state.conn
+        assert conn is not None
+        name = f"loomdb_sp{state.depth}"
+        with translate_errors(self.where):
+            conn.execute(f"SAVEPOINT {name}")
+        state.depth += 1
+        try:
+            yield conn
+        except BaseException:
+            with translate_errors(self.where):
+                if not conn.closed and not conn.broken:
+                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            with translate_errors(self.where):
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+        finally:
+            state.depth -= 1
+
+    @staticmethod
+    def _rollback(conn: Conn) -> None:
+        if not conn.closed and not conn.broken:
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.Error:
+                log.debug("rollback failed on a connection the pool will discard", exc_info=True)
+
+    # -- units of work ---------------------------------------------------------------------
+
+    def run(self, work: Callable[[Conn], T], tenant: str | None) -> T:
+        """``work(conn)`` in a transaction scoped to ``tenant`` (``ALL_TENANTS``: every one)."""
+        if self.in_transaction():
+            with self.transaction() as conn:
+                self._scope(conn, tenant)
+                with translate_errors(self.where):
+                    return work(conn)
+        retrying = Retrying(retry=retry_if_exception(_is_transient),
+                            stop=stop_after_attempt(RETRIES), reraise=True,
+                            wait=wait_random_exponential(multiplier=0.02, max=1.0))
+        try:
+            result: T = retrying(self._once, work, tenant)
+        except _Transient as exc:
+            raise exc.error from exc.error.__cause__
+        return result
+
+    def _once(self, work: Callable[[Conn], T], tenant: str | None) -> T:
+        committing = False
+        try:
+            with self.transaction() as conn:
+                self._scope(conn, tenant)
+                with translate_errors(self.where):
+                    result = work(conn)
+                committing = True
+            return result
+        except (BackendUnavailable, Busy) as exc:
+            if _retryable(exc.__cause__, committing):
+                raise _Transient(exc) from exc
+            raise
+
+    @staticmethod
+    def _scope(conn: Conn, tenant: str | None) -> None:
+        if tenant is None:
+            conn.execute("SELECT set_config('loomdb.all_tenants', 'on', true)")
+        else:
+            conn.execute(sql.SQL("SELECT set_config('loomdb.all_tenants', 'off', true), "
+                                 "set_config('loomdb.tenant', {}, true)").format(
+                                     sql.Literal(tenant)))
+
+    def query(self, statement: str, params: Any = (), *, tenant: str | None) -> list[Any]:
+        """Rows of one read statement, in ``tenant``'s scope."""
+        def fetch(conn: Conn) -> list[Any]:
+            return conn.execute(statement, params).fetchall()
+
+        return self.run(fetch, tenant)
+
+    def scalar(self, statement: str, params: Any = (), *, tenant: str | None) -> Any:
+        rows = self.query(statement, params, tenant=tenant)
+        return rows[0][0] if rows else None
+
+    def close(self) -> None:
+        self._pool.close()
