@@ -7,6 +7,7 @@ One module per command group; this module builds the app and lists every command
     search.py       search
     graph.py        neighbors, path
     interchange.py  import, export
+    ingest.py       ingest, watch, weaver
 
 A ``LoomError`` becomes one red ``error [code]: message`` line on stderr and exit code 1;
 usage errors exit with 2, as click does.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import typer
 
-from . import graph, interchange, nodes, search, store
+from . import graph, ingest, interchange, nodes, search, store
 from .common import LoomGroup
 
 __all__ = ["app", "main"]
@@ -34,6 +35,9 @@ COMMANDS = (
     ("export", interchange.export),
     ("reindex", store.reindex),
     ("check", store.check),
+    ("ingest", ingest.ingest),
+    ("watch", ingest.watch),
+    ("weaver", ingest.weaver),
 )
 
 app = typer.Typer(

@@ -103,9 +103,11 @@ def open_store(
 ) -> Iterator[loomdb.Database]:
     """The tenant's handle on the store; closed (indexes saved) when the block ends.
 
-    Reads open the store read-only, so they work while another process writes to it.
+    Reads open the store read-only, so they work while another process writes to it. No
+    background weaver: a command runs its enrichment itself (``ingest --wait``, ``weaver
+    --run``) or leaves it queued for the next process.
     """
-    db = loomdb.open(store_path(store, create=create), read_only=not write)
+    db = loomdb.open(store_path(store, create=create), read_only=not write, weaver=False)
     try:
         yield db if tenant == "default" else db.tenant(tenant)
     finally:
