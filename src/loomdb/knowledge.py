@@ -58,6 +58,8 @@ class Knowledge:
         ``text=``, a text; one result per source. Unchanged files are skipped; a file that
         fails is reported in its result (raised with ``strict``). Enrichment (embeddings,
         entities, summaries) is queued for the weaver in the same transaction."""
+        if text is not None and not isinstance(text, str):
+            raise InvalidInput("text= must be a string")
         provider = self.weaver.provider
         if text is not None:
             results = [pipeline.ingest_text(self._db, provider, text, title=title, document_id=id,
@@ -65,7 +67,7 @@ class Knowledge:
         else:
             if sources is None:
                 raise InvalidInput("ingest() needs paths or text=")
-            paths = [sources] if isinstance(sources, (str, PathLike)) else list(sources)
+            paths = _paths(sources)
             results = pipeline.ingest_sources(self._db, provider, paths, chunking=chunking,
                                               limits=limits, password=password, strict=strict,
                                               progress=progress)
@@ -146,9 +148,24 @@ class Knowledge:
              limit: int = 100) -> list[Job]:
         """Enrichment jobs not yet done (queued, running, failed with their error), of one
         node or all of this tenant's."""
-        return self.backend.list_jobs(self.tenant_name, id, status, check_limit(limit))
+        if status not in (None, "queued", "running", "failed"):
+            raise InvalidInput(f"status must be queued, running or failed, got {status!r}")
+        node = None if id is None else check_id(id)
+        return self.backend.list_jobs(self.tenant_name, node, status, check_limit(limit))
 
     def _kick(self) -> None:
         if self._background:
             self.weaver.start()
             self.weaver.notify()
+
+
+def _paths(sources: object) -> list[str | PathLike[str]]:
+    """``sources`` as a list of paths: one path, or an iterable of them."""
+    if isinstance(sources, (str, PathLike)):
+        return [sources]
+    if isinstance(sources, bytes) or not isinstance(sources, Iterable):
+        raise InvalidInput("ingest() takes a path or a list of paths (text= for a text)")
+    paths = list(sources)
+    if not all(isinstance(p, (str, PathLike)) for p in paths):
+        raise InvalidInput("ingest() paths must be strings or path objects")
+    return paths

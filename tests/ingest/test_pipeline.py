@@ -155,3 +155,18 @@ def test_a_real_pdf_gives_chunks_citing_their_pages(enriched_db: loomdb.Database
     assert result.status == "added" and result.pages > 1
     pages = {n.props["page"] for n in enriched_db.list_nodes(kind="chunk", limit=10_000)}
     assert len(pages) > 1 and min(pages) >= 1 and max(pages) <= result.pages
+
+
+def test_bad_calls_are_refused_with_codes(enriched_db: loomdb.Database) -> None:
+    db = enriched_db
+    seq = db.seq
+    for call in (lambda: db.ingest(123), lambda: db.ingest([b"bytes"]),  # type: ignore[list-item]
+                 lambda: db.ingest(), lambda: db.ingest(text=42),  # type: ignore[arg-type]
+                 lambda: db.jobs(status="weird"), lambda: db.enrich(["x"], tasks=["dance"])):
+        with pytest.raises(loomdb.InvalidInput):
+            call()
+    with pytest.raises(NotFound):
+        db.enrich(["missing"])
+    with pytest.raises(NotFound):
+        db.delete_document("doc:missing")
+    assert db.seq == seq

@@ -131,13 +131,15 @@ class Weaver:
             self._wake.wait(pause)
             self._wake.clear()
 
-    def run_once(self, now: float | None = None) -> int:
-        """Claim and run one batch of the current level's tasks; returns jobs handled."""
+    def run_once(self, now: float | None = None, tasks: Sequence[str] | None = None) -> int:
+        """Claim and run one batch of the current level's tasks (or of ``tasks``); returns
+        jobs handled."""
         with self._run_lock:
             level = policy(self.activity)
+            allowed = level.tasks if tasks is None else tuple(tasks)
             now = time.time() if now is None else now
             jobs: list[Job] = []
-            for task in (t for t in PRIORITY if t in level.tasks):
+            for task in (t for t in PRIORITY if t in allowed):
                 if len(jobs) >= level.batch:
                     break
                 jobs += self._root.backend.claim_jobs([task], level.batch - len(jobs),
@@ -158,12 +160,12 @@ class Weaver:
         return sum(by_task[t]["queued"] + by_task[t]["running"]
                    for t in self.active_tasks() if t in by_task)
 
-    def run_until_idle(self, timeout: float = 300.0) -> int:
-        """Run batches in the calling thread until no job of the current level is ready;
-        returns jobs handled. For scripts, tests and ``loomdb weaver run``."""
+    def run_until_idle(self, timeout: float = 300.0, tasks: Sequence[str] | None = None) -> int:
+        """Run batches in the calling thread until no job of the current level (or of
+        ``tasks``) is ready; returns jobs handled. For scripts, tests and ``loomdb weaver``."""
         handled, deadline = 0, time.monotonic() + timeout
         while time.monotonic() < deadline:
-            count = self.run_once()
+            count = self.run_once(tasks=tasks)
             if count == 0:
                 return handled
             handled += count
