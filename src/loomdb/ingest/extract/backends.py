@@ -26,6 +26,7 @@ Box = tuple[float, float, float, float]
 # glues the words of tightly justified lines together ("doloremagnaaliquyam"); relative to the
 # font size it does not (word F1 against docling's ground truth 0.83 -> 0.99).
 WORD_OPTIONS: dict[str, Any] = {"x_tolerance_ratio": 0.15}
+DOUBLED_SHARE = 0.05  # duplicate glyphs beyond this share of a page: keep it from pypdf
 
 
 class PageTexts:
@@ -88,14 +89,30 @@ def pdfplumber_pages(pdf: pdfplumber.pdf.PDF, prose: pypdf.PdfReader | None = No
     return out
 
 
-def _page_text(page: pdfplumber.page.Page, number: int, prose: pypdf.PdfReader | None,
-               out: PageTexts) -> str:
+def _page_text(
+    page: pdfplumber.page.Page, number: int, prose: pypdf.PdfReader | None, out: PageTexts
+) -> str:
+    doubled = duplicate_share(page.chars) > DOUBLED_SHARE
+    if doubled:  # text drawn twice for a bold effect would read "BBoolldd"
+        page = page.dedupe_chars()
     tables = page_tables(page)
     out.tables += len(tables)
-    if not tables and prose is not None:
+    if not tables and prose is not None and not doubled:  # pypdf cannot undo doubled text
         out.prose_pages.append(number)
         return str(prose.pages[number - 1].extract_text())
     return _plumber_page(page, tables)
+
+
+def duplicate_share(chars: Sequence[dict[str, Any]]) -> float:
+    """Share of glyphs repeated at (about) the same place. pdfplumber's ``dedupe_chars``
+    removes them but costs about a second a page, so it runs only where this finds some."""
+    seen: set[tuple[str, int, int]] = set()
+    repeated = 0
+    for char in chars:
+        key = (str(char["text"]), round(float(char["x0"])), round(float(char["top"])))
+        repeated += key in seen
+        seen.add(key)
+    return repeated / len(chars) if chars else 0.0
 
 
 def _plumber_page(page: pdfplumber.page.Page, tables: list[tuple[Box, str]]) -> str:

@@ -8,6 +8,7 @@ stack.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ BLOCKS = frozenset({
 })
 HEADINGS = {f"h{level}": "#" * level + " " for level in range(1, 7)}
 MAX_COLSPAN = 50
+_SPACE = re.compile(r"\s+")
 
 
 class _Blocks:
@@ -44,13 +46,13 @@ class _Blocks:
         self.prefix = ""
 
     def text(self, value: str) -> None:
-        self.inline.append(" ".join(value.split()) if value.strip() else " ")
+        self.inline.append(_SPACE.sub(" ", value))
 
     def line_break(self) -> None:
         self.inline.append("\n")
 
     def flush(self) -> None:
-        lines = (line.strip() for line in "".join(self.inline).split("\n"))
+        lines = (" ".join(line.split()) for line in "".join(self.inline).split("\n"))
         text = "\n".join(line for line in lines if line)
         if text:
             self.blocks.append(self.prefix + text)

@@ -50,7 +50,7 @@ def parse_pdf(request: Mapping[str, Any]) -> dict[str, Any]:
     pages = dehyphenate([normalize_pdf_page(text) for text in raw.texts])
     if not any(pages) and not raw.warnings:
         raise NoTextLayer(
-            f"{name}: none of its {len(pages)} pages has a text layer (an image-only PDF, "
+            f"{name}: no text layer on any of its {len(pages)} pages (an image-only PDF, "
             "such as a scan); OCR is not available, so there is no text to extract")
     if not any(pages):
         raise ExtractionFailed(f"{name}: no page could be read; first error: {raw.warnings[0]}")

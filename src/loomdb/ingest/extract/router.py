@@ -63,11 +63,9 @@ def profile_document(pdf: pdfplumber.pdf.PDF, page_count: int) -> Profile:
     """Look at a few pages for a text layer, right-to-left script, ruled tables and columns."""
     found: dict[str, list[int]] = {"text": [], "tables": [], "columns": [], "rtl": []}
     sampled = sample_pages(min(page_count, len(pdf.pages)))
-    for index in sampled:
-        page = pdf.pages[index]
-        for key in _page_traits(page):
+    for index in sampled:  # pages stay parsed: the extractor reuses them, then closes them
+        for key in _page_traits(pdf.pages[index]):
             found[key].append(index + 1)
-        page.close()
     return Profile(page_count, tuple(i + 1 for i in sampled), tuple(found["text"]),
                    tuple(found["tables"]), tuple(found["columns"]), tuple(found["rtl"]))
 

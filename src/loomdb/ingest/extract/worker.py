@@ -154,16 +154,32 @@ def _answer(request: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return {"ok": parse_pdf(request)}
     except LoomError as exc:
-        return {"error": {"code": exc.code, "message": exc.message}}
-    except MemoryError:
-        return {"error": {"code": "limit_exceeded", "message": (
-            f"{name}: parsing needed more than max_memory={request['max_memory']:,} bytes")}}
+        return _error(exc.code, exc.message)
     except RecursionError:
-        return {"error": {"code": "extraction_failed",
-                          "message": f"{name}: nested too deeply to parse"}}
+        return _error("extraction_failed", f"{name}: nested too deeply to parse")
     except Exception as exc:  # the boundary: any parser failure becomes a clear error
-        return {"error": {"code": "extraction_failed",
-                          "message": f"{name}: not a readable PDF ({type(exc).__name__}: {exc})"}}
+        if _out_of_memory(exc):
+            return _error("limit_exceeded", (
+                f"{name}: parsing needed more than max_memory={request['max_memory']:,} bytes"))
+        return _error("extraction_failed",
+                      f"{name}: not a readable PDF ({type(exc).__name__}: {exc})")
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether a MemoryError is the exception or in its chain (pdfminer wraps it, zlib
+    raises it for an output buffer the address-space limit refuses)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, MemoryError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 if __name__ == "__main__":
