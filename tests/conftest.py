@@ -59,7 +59,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 @pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[loomdb.Database]:
-    path = ":memory:" if request.param == "sqlite-memory" else tmp_path / "store"
+    path: str | Path = ":memory:" if request.param == "sqlite-memory" else tmp_path / "store"
+    path = _url_for(request, request.param) or path
     database = loomdb.open(path)
     yield database
     database.close()

@@ -224,3 +224,15 @@ def create_database() -> tuple[str, str]:
 def drop_database(name: str) -> None:
     with contextlib.suppress(Exception):
         server().admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def reset_database(name: str) -> None:
+    """Empty a test database in place, as if freshly copied (much cheaper than a new copy,
+    for tests that need hundreds of fresh stores, like the state machine)."""
+    server().admin(
+        "DO $$ DECLARE ann text; BEGIN "
+        "FOR ann IN SELECT indexname FROM pg_indexes WHERE indexname LIKE 'loomdb_ann_%' LOOP "
+        "EXECUTE format('DROP INDEX %I', ann); END LOOP; "
+        "TRUNCATE nodes, edges, vectors, changes, index_stamps, jobs, job_totals, spaces "
+        "RESTART IDENTITY CASCADE; DELETE FROM meta WHERE key <> 'schema_version'; END $$",
+        database=name)

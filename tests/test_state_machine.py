@@ -15,10 +15,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 import loomdb
 from loomdb import Conflict, NotFound
+
+from . import pg_server
 
 DIM = 8
 TENANTS = ["default", "t2"]
@@ -58,10 +66,13 @@ class StoreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.directory = Path(tempfile.mkdtemp(prefix="loomdb-sm-"))
-        self.db = loomdb.open(self.directory / "store",
-                              index=loomdb.IndexSettings(exact_threshold=0))
+        self.db = self.open_store()
         self.db.create_space("text", DIM, model="m")
         self.model = Model()
+
+    def open_store(self) -> loomdb.Database:
+        return loomdb.open(self.directory / "store",
+                           index=loomdb.IndexSettings(exact_threshold=0))
 
     def teardown(self) -> None:
         self.db.close()
@@ -150,14 +161,12 @@ class StoreMachine(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.db.close()
-        self.db = loomdb.open(self.directory / "store",
-                              index=loomdb.IndexSettings(exact_threshold=0))
+        self.db = self.open_store()
 
     @rule()
     def crash_reopen(self) -> None:
         self.db.backend.close()  # no index save: the next open must catch up from the log
-        self.db = loomdb.open(self.directory / "store",
-                              index=loomdb.IndexSettings(exact_threshold=0))
+        self.db = self.open_store()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -218,3 +227,24 @@ StoreMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 test_store_state_machine = StoreMachine.TestCase
+
+
+class PostgresStoreMachine(StoreMachine):
+    """The same machine on PostgreSQL: one database emptied before each example, native
+    vector search (filtered queries through the HNSW index: exact_threshold=0), and
+    reopening as a new connection pool."""
+
+    database = url = ""
+
+    def __init__(self) -> None:
+        pg_server.reset_database(self.database)
+        super().__init__()
+
+    def open_store(self) -> loomdb.Database:
+        return loomdb.open(self.url, index=loomdb.IndexSettings(exact_threshold=0))
+
+
+def test_store_state_machine_postgres(postgres_url: str) -> None:
+    PostgresStoreMachine.url = postgres_url
+    PostgresStoreMachine.database = postgres_url.rsplit("/", 1)[-1]
+    run_state_machine_as_test(PostgresStoreMachine, settings=StoreMachine.TestCase.settings)

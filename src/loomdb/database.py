@@ -76,10 +76,13 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
     weaver: bool = True,
     enrichment: EnrichmentSettings | None = None,
 ) -> Database:
-    """Open (creating if needed) the store in directory ``path``, or a memory store.
+    """Open (creating if needed) the store in directory ``path``, or a memory store, or the
+    PostgreSQL database of a ``postgresql://user@host:port/db`` URL (``loomdb[postgres]``).
 
     A second process opening the same directory for writing gets ``StoreLocked`` naming the
-    holder; ``read_only=True`` opens without the lock.
+    holder; ``read_only=True`` opens without the lock. On PostgreSQL, ``durability`` sets
+    ``synchronous_commit``, and of ``index`` only ``ef_search``, ``exact_threshold`` and the
+    oversampling apply: pgvector searches in the server, with its own HNSW indexes.
 
     Args:
         ml: the ML provider for ingestion and enrichment: ``"local"`` (MiniLM, spaCy and an
@@ -94,8 +97,15 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
         raise InvalidInput(f"durability must be full, normal or off, got {durability!r}")
     settings = StoreSettings(durability=durability, busy_timeout=busy_timeout,  # type: ignore[arg-type]
                              read_only=read_only, index=index or IndexSettings())
-    backend = SqliteBackend(path, settings)
-    directory = None if backend.directory is None else backend.directory / "index"
+    backend: Backend
+    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+        from .storage.postgres import open_backend
+
+        backend, directory = open_backend(path, settings), None  # pgvector searches: no files
+    else:
+        sqlite = SqliteBackend(path, settings)
+        backend = sqlite
+        directory = None if sqlite.directory is None else sqlite.directory / "index"
     db = Database(backend, VectorIndexView(backend, directory, settings.index), settings)
     db.weaver = Weaver(db, _provider_factory(ml), enrichment)
     db._background = weaver and not read_only

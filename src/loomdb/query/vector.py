@@ -4,6 +4,9 @@ A selective filter is answered exactly over the matching vectors; a broad one th
 index restricted to the matching labels. Quantized candidates are re-scored exactly from the
 stored vectors. If the index returns fewer than ``min(k, matches)`` results, the search falls
 back to exact, so k matches in the store always give k results.
+
+A backend with ``native_vectors`` (PostgreSQL + pgvector) answers the whole search itself, with
+the same guarantees and the same scores; the view is not used for it.
 """
 
 from __future__ import annotations
@@ -92,6 +95,9 @@ def vector_search(
     exact: bool = False,
 ) -> list[Hit]:
     """The ``k`` nearest nodes to ``query`` (validated, one row) in (space, tenant)."""
+    if backend.native_vectors:  # e.g. pgvector: the backend holds its own ANN indexes
+        found = backend.search_vectors(tenant, space, query, k, where, exact)
+        return [Hit.of(node, score, {"vector": score}) for node, score in found]
     allowed = None if where is None else backend.vector_labels(tenant, space.name, where)
     if allowed is not None and not len(allowed):
         return []

@@ -239,6 +239,22 @@ class Backend(ABC):
         """Drop log entries every saved index already covers; never past any index stamp.
         Returns how many were dropped."""
 
+    # -- native vector search (optional) ---------------------------------------------------
+
+    #: True when the backend searches vectors itself (``search_vectors``) rather than through
+    #: the index view that ``loomdb.index`` builds from its labels and change log.
+    native_vectors: bool = False
+
+    def search_vectors(
+        self, tenant: str, space: VectorSpace, query: Matrix, k: int,
+        where: FilterNode | None, exact: bool,
+    ) -> list[tuple[Node, float]]:
+        """The ``k`` nodes of (space, tenant) nearest to ``query`` (validated, one row) that
+        match ``where``, best first, scored as ``loomdb.query.vector.exact_scores`` scores
+        (higher is better). ``exact`` asks for brute force; otherwise an index may be used,
+        but ``min(k, matches)`` results always come back. Only called if ``native_vectors``."""
+        raise NotImplementedError(f"{type(self).__name__} has no native vector search")
+
     # -- full text -------------------------------------------------------------------------
 
     @abstractmethod

@@ -19,7 +19,7 @@ from ...errors import Conflict, InvalidInput, NotFound
 from ...model import Direction, Edge, Node
 from ...query.filters import FilterNode
 from ..base import Backend, OnConflict
-from .adapters import fetch_vector_type, register_vector_type
+from .adapters import register_vector_type
 from .connection import ALL_TENANTS, Conn, Connection
 from .core import no_nul
 from .graph import PostgresGraph
@@ -34,7 +34,7 @@ from .rows import (
     encode_props,
     number,
 )
-from .server import ServerInfo, connect, prepare
+from .server import ServerInfo, prepare
 from .vectors import PostgresVectors
 
 __all__ = ["PostgresBackend"]
@@ -109,8 +109,7 @@ class PostgresBackend(PostgresVectors, PostgresGraph, PostgresJobQueue, Backend)
         self.url = url
         self._spaces = {}
         self.info: ServerInfo = prepare(url, settings.busy_timeout, read_only=settings.read_only)
-        with connect(url, settings.busy_timeout) as conn:
-            vector_type = fetch_vector_type(conn)
+        vector_type = self.info.vector_type
 
         def configure(conn: Conn) -> None:
             register_vector_type(conn, vector_type)

@@ -102,6 +102,19 @@ def _retryable(cause: BaseException | None, committing: bool) -> bool:
     return False
 
 
+def _scope(tenant: str | None) -> sql.SQL | sql.Composed:
+    """The statement that scopes a transaction to ``tenant`` (``None``: all tenants). The
+    name is quoted as a literal, so it can ride in a multi-statement string with BEGIN."""
+    if tenant is None:
+        return sql.SQL("SELECT set_config('loomdb.all_tenants', 'on', true)")
+    return sql.SQL("SELECT set_config('loomdb.all_tenants', 'off', true), "
+                   "set_config('loomdb.tenant', {}, true)").format(sql.Literal(tenant))
+
+
+def _then(first: sql.SQL, then: sql.SQL | sql.Composed | None) -> sql.SQL | sql.Composed:
+    return first if then is None else sql.Composed([first, sql.SQL("; "), then])
+
+
 @dataclass
 class _Thread:
     """The calling thread's open transaction: its connection and savepoint depth."""
@@ -124,22 +137,18 @@ class Connection:
                  pool_size: int, configure: Callable[[Conn], None]) -> None:
         self.where = describe(url)
         self._local = threading.local()
-        self._settings = {"synchronous_commit": SYNCHRONOUS[durability],
-                          "lock_timeout": f"{int(busy_timeout * 1000)}ms",
-                          "default_transaction_read_only": "on" if read_only else "off"}
-        self._configure_extra = configure
+        settings = {"synchronous_commit": SYNCHRONOUS[durability],
+                    "lock_timeout": f"{int(busy_timeout * 1000)}ms",
+                    "default_transaction_read_only": "on" if read_only else "off"}
+        # session settings ride in the startup packet: no round trip per new connection
+        options = " ".join(f"-c {name}={value}" for name, value in settings.items())
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
-            configure=self._configure, timeout=max(busy_timeout, 1.0), open=False,
-            name=f"loomdb:{self.where}",
+            url, min_size=1, max_size=pool_size, configure=configure,
+            kwargs={"autocommit": True, "options": options},
+            timeout=max(busy_timeout, 1.0), open=False, name=f"loomdb:{self.where}",
         )
         with translate_errors(self.where):
             self._pool.open(wait=True, timeout=max(busy_timeout, 5.0))
-
-    def _configure(self, conn: Conn) -> None:
-        for name, value in self._settings.items():
-            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-        self._configure_extra(conn)
 
     @property
     def _thread(self) -> _Thread:
@@ -154,18 +163,19 @@ class Connection:
     # -- transactions ----------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[Conn]:
-        """The thread's transaction: BEGIN at the outermost level, a savepoint inside."""
+    def transaction(self, scope: sql.SQL | sql.Composed | None = None) -> Iterator[Conn]:
+        """The thread's transaction: BEGIN at the outermost level, a savepoint inside.
+        ``scope`` (a tenant scope statement) is sent along, in the same round trip."""
         state = self._thread
         if state.conn is not None:
-            with self._savepoint(state) as conn:
+            with self._savepoint(state, scope) as conn:
                 yield conn
             return
         with translate_errors(self.where):
             conn = self._pool.getconn()
         try:
             with translate_errors(self.where):
-                conn.execute("BEGIN")
+                conn.execute(_then(sql.SQL("BEGIN"), scope))
             state.conn, state.depth = conn, 1
             try:
                 yield conn
@@ -184,20 +194,19 @@ class Connection:
             self._pool.putconn(conn)
 
     @contextmanager
-    def _savepoint(self, state: _Thread) -> Iterator[Conn]:
+    def _savepoint(self, state: _Thread, scope: sql.SQL | sql.Composed | None) -> Iterator[Conn]:
         conn = state.conn
         assert conn is not None
         name = f"loomdb_sp{state.depth}"
         with translate_errors(self.where):
-            conn.execute(f"SAVEPOINT {name}")
+            conn.execute(_then(sql.SQL(f"SAVEPOINT {name}"), scope))
         state.depth += 1
         try:
             yield conn
         except BaseException:
             with translate_errors(self.where):
                 if not conn.closed and not conn.broken:
-                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                    conn.execute(f"RELEASE SAVEPOINT {name}")
+                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
             raise
         else:
             with translate_errors(self.where):
@@ -218,10 +227,8 @@ class Connection:
     def run(self, work: Callable[[Conn], T], tenant: str | None) -> T:
         """``work(conn)`` in a transaction scoped to ``tenant`` (``ALL_TENANTS``: every one)."""
         if self.in_transaction():
-            with self.transaction() as conn:
-                self._scope(conn, tenant)
-                with translate_errors(self.where):
-                    return work(conn)
+            with self.transaction(_scope(tenant)) as conn, translate_errors(self.where):
+                return work(conn)
         retrying = Retrying(retry=retry_if_exception(_is_transient),
                             stop=stop_after_attempt(RETRIES), reraise=True,
                             wait=wait_random_exponential(multiplier=0.02, max=1.0))
@@ -234,8 +241,7 @@ class Connection:
     def _once(self, work: Callable[[Conn], T], tenant: str | None) -> T:
         committing = False
         try:
-            with self.transaction() as conn:
-                self._scope(conn, tenant)
+            with self.transaction(_scope(tenant)) as conn:
                 with translate_errors(self.where):
                     result = work(conn)
                 committing = True
@@ -244,15 +250,6 @@ class Connection:
             if _retryable(exc.__cause__, committing):
                 raise _Transient(exc) from exc
             raise
-
-    @staticmethod
-    def _scope(conn: Conn, tenant: str | None) -> None:
-        if tenant is None:
-            conn.execute("SELECT set_config('loomdb.all_tenants', 'on', true)")
-        else:
-            conn.execute(sql.SQL("SELECT set_config('loomdb.all_tenants', 'off', true), "
-                                 "set_config('loomdb.tenant', {}, true)").format(
-                                     sql.Literal(tenant)))
 
     def query(self, statement: str, params: Any = (), *, tenant: str | None) -> list[Any]:
         """Rows of one read statement, in ``tenant``'s scope."""

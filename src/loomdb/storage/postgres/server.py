@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.types import TypeInfo
 
 from ...errors import BackendUnavailable
+from .adapters import fetch_vector_type
 from .connection import describe, translate_errors
 from .schema import migrate
 
@@ -27,13 +29,14 @@ MIN_PGVECTOR = (0, 8, 0)  # iterative index scans (hnsw.iterative_scan)
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """Versions, and whether row-level security applies to the role loomdb connects as
-    (it does not for superusers and BYPASSRLS roles)."""
+    """Versions, the ``vector`` type's OIDs, and whether row-level security applies to the
+    role loomdb connects as (it does not for superusers and BYPASSRLS roles)."""
 
     server_version: int
     pgvector: tuple[int, ...]
     role: str
     rls_enforced: bool
+    vector_type: TypeInfo
 
 
 def connect(url: str, timeout: float) -> psycopg.Connection[Any]:
@@ -97,8 +100,10 @@ def prepare(url: str, timeout: float, *, read_only: bool) -> ServerInfo:
         role, superuser, bypass = conn.execute(
             "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
         ).fetchone() or ("?", True, True)
+        vector_type = fetch_vector_type(conn)
     if superuser or bypass:
         log.warning("connected to %s as %s, a role that bypasses row-level security: tenant "
                     "isolation rests on loomdb's queries alone; connect as an ordinary role "
                     "to have PostgreSQL enforce it too", where, role)
-    return ServerInfo(server_version, pgvector, str(role), not (superuser or bypass))
+    return ServerInfo(server_version, pgvector, str(role), not (superuser or bypass),
+                      vector_type)

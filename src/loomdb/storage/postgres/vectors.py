@@ -46,6 +46,11 @@ OPS = {"cosine": "cosine", "ip": "ip", "l2": "l2"}
 # a higher-is-better score from pgvector's distance, NaN (a zero vector's cosine) as 0
 SCORE = {"cosine": "coalesce(nullif(1 - ({d}), 'NaN'), 0)", "ip": "-({d})", "l2": "-({d})"}
 MAX_EF_SEARCH = 1_000
+# pgvector's own HNSW defaults, not IndexSettings' m=32/ef_construction=80 (tuned for faiss at
+# 1M vectors): pgvector inserts one row at a time into the graph, and 32/80 made inserts ~4x
+# slower here (3,000 16-d vectors: 7.8 s against 2.0 s). Raise hnsw.ef_search for recall.
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
 
 
 def _index_name(space: str) -> sql.Identifier:
@@ -62,14 +67,13 @@ def _ann_expression(space: VectorSpace, column: str) -> str | None:
     return f"({column}::halfvec({space.dim}))" if space.dim <= HALFVEC_INDEX_DIM else None
 
 
-def ann_index_ddl(space: VectorSpace, m: int, ef_construction: int) -> sql.Composed | None:
+def ann_index_ddl(space: VectorSpace, m: int = HNSW_M,
+                  ef_construction: int = HNSW_EF_CONSTRUCTION) -> sql.Composed | None:
     """The partial HNSW index of one space (see the module docstring)."""
     expression = _ann_expression(space, "vec")
     if expression is None:
         return None
     ops = "bit_hamming_ops" if space.quantization == "b1" else f"halfvec_{OPS[space.metric]}_ops"
-    m = min(max(m, 2), 100)
-    ef_construction = min(max(ef_construction, 2 * m), 1000)
     return sql.SQL("CREATE INDEX {} ON vectors USING hnsw ({} {}) WITH (m = {}, "
                    "ef_construction = {}) WHERE space = {}").format(
         _index_name(space.name), sql.SQL(expression), sql.SQL(ops), sql.Literal(m),
@@ -112,8 +116,7 @@ class PostgresVectors(Core):
                 if existing != space:
                     raise Conflict(f"vector space {space.name!r} exists as {existing}")
                 return existing
-            index = self.settings.index
-            ddl = ann_index_ddl(space, index.m, index.ef_construction)
+            ddl = ann_index_ddl(space)
             if ddl is not None:
                 conn.execute(ddl)
             return space
