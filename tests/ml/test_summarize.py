@@ -114,3 +114,27 @@ def test_bad_arguments_are_refused(texts: object, max_words: object, message: st
 def test_bad_settings_are_refused(settings: dict[str, float]) -> None:
     with pytest.raises(InvalidInput):
         ExtractiveSummarizer(MiniLMEmbedder(), **settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.ml
+def test_units_with_known_vectors_are_ranked_without_embedding_again(
+        summarizer: ExtractiveSummarizer) -> None:
+    units = ["The deploy moved to Friday.", "Friday works for the deploy, agreed.",
+             "Anyone seen my umbrella?", "Deploy on Friday at noon then."]
+    vectors = summarizer.embedder.embed(units)
+
+    class NoEmbedding:
+        model_id, dim = "none", 384
+
+        def embed(self, texts: object) -> np.ndarray:
+            raise AssertionError("summarize_units must not embed")
+
+        def count_tokens(self, texts: object) -> list[int]:
+            return []
+
+    offline = ExtractiveSummarizer(NoEmbedding())
+    summary = offline.summarize_units(units, vectors, max_words=12)
+    assert "umbrella" not in summary and "Friday" in summary
+    assert " ".join(u for u in units if u in summary) == summary  # whole units, in order
+    with pytest.raises(InvalidInput):
+        offline.summarize_units(units, vectors[:2])

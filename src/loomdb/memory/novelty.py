@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_THRESHOLD", "Novelty", "measure_novelty", "reinforce"]
 
+NEIGHBOURS = 10  # nearest nodes of any kind looked at for one of a gated kind
 DEFAULT_THRESHOLD = 0.92  # MiniLM cosine: paraphrases of one statement score ~0.9 and above
 
 
@@ -46,9 +47,13 @@ def measure_novelty(
     db: Database, vector: Matrix, kinds: tuple[str, ...], threshold: float,
     space: str = "text", exclude: str | None = None,
 ) -> Novelty:
-    """The novelty of ``vector`` against the stored nodes of ``kinds`` in ``space``."""
-    hits = db.vector_search(vector, k=2, space=space, where={"kind": {"$in": list(kinds)}})
-    hits = [h for h in hits if h.node.id != exclude]
+    """The novelty of ``vector`` against the stored nodes of ``kinds`` in ``space``.
+
+    The nearest neighbours are searched without a filter (the index's fast path) and the
+    first of a gated kind is taken: a kind filter would cost a scan of every such node's
+    label per message, which grows with the store."""
+    hits = db.vector_search(vector, k=NEIGHBOURS, space=space)
+    hits = [h for h in hits if h.node.id != exclude and h.node.kind in kinds]
     if not hits:
         return Novelty(1.0, None, None, False)
     similarity = float(np.clip(hits[0].score, -1.0, 1.0))

@@ -98,6 +98,13 @@ class MLProvider(ABC):
     def summarize(self, texts: Sequence[str], max_words: int = 80) -> str:
         """A summary of the texts (read as one document, in order) of at most ``max_words``."""
 
+    def summarize_embedded(self, texts: Sequence[str], vectors: Matrix,
+                           max_words: int = 80) -> str:
+        """A summary of ``texts`` (whole units, such as a chat's messages) whose embeddings
+        are already known; an extractive provider ranks the units by these vectors instead of
+        embedding again. By default the same as ``summarize``."""
+        return self.summarize(texts, max_words)
+
     @abstractmethod
     def health_check(self) -> Health:
         """Whether the provider can serve now; never raises."""

@@ -82,6 +82,10 @@ class LocalProvider(MLProvider):
     def summarize(self, texts: Sequence[str], max_words: int = 80) -> str:
         return self.summarizer.summarize(texts, max_words)
 
+    def summarize_embedded(self, texts: Sequence[str], vectors: Matrix,
+                           max_words: int = 80) -> str:
+        return self.summarizer.summarize_units(texts, vectors, max_words)
+
     def health_check(self) -> Health:
         """Loads every model and runs each once on a tiny probe; a failure is reported in
         ``detail`` (``error``, ``code``, ``stage``) instead of raised."""

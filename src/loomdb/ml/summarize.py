@@ -72,7 +72,28 @@ class ExtractiveSummarizer:
             return ""
         if len(sentences) == 1:
             return _first_words(sentences[0], max_words)
-        vectors = np.asarray(self.embedder.embed(sentences), dtype=np.float64)
+        return self._rank_and_pick(sentences, self.embedder.embed(sentences), max_words)
+
+    def summarize_units(self, units: Sequence[str], vectors: npt.NDArray[np.float32],
+                        max_words: int = 80) -> str:
+        """Like ``summarize``, with each text a whole unit (a chat message, say) ranked by its
+        known vector, so nothing is embedded again. Beyond ``max_sentences`` units, evenly
+        spaced ones are considered."""
+        _check_arguments(units, max_words)
+        if len(units) != len(vectors):
+            raise InvalidInput(f"{len(units)} units but {len(vectors)} vectors")
+        keep = [i for i, unit in enumerate(units) if unit.strip()]
+        if len(keep) > self.max_sentences:
+            spaced = np.linspace(0, len(keep) - 1, self.max_sentences).round().astype(int)
+            keep = [keep[i] for i in spaced]
+        texts = [" ".join(units[i].split()) for i in keep]
+        if len(texts) <= 1:
+            return _first_words(texts[0], max_words) if texts else ""
+        return self._rank_and_pick(texts, vectors[keep], max_words)
+
+    def _rank_and_pick(self, sentences: list[str], embedded: npt.NDArray[np.float32],
+                       max_words: int) -> str:
+        vectors = np.asarray(embedded, dtype=np.float64)
         similarity = np.clip(vectors @ vectors.T, 0.0, None)
         np.fill_diagonal(similarity, 0.0)
         centrality = pagerank(similarity)

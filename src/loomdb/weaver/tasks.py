@@ -180,12 +180,25 @@ def prepare_cooccur(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
 # -- summaries -----------------------------------------------------------------------------
 
 def prepare_summarize(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+    """Documents are summarised from their chunks' sentences; chats from their messages,
+    ranked by the vectors the messages already have (nothing is embedded again, so keeping a
+    busy chat's summary current stays cheap)."""
     nodes = ctx.db.get_nodes([job.node_id for job in jobs])
     summaries: dict[str, str] = {}
     for node in nodes.values():
-        texts = _parts_in_order(ctx.db, node)
-        if texts:
-            summaries[node.id] = ctx.provider.summarize(texts, ctx.settings.summary_words)
+        parts = _parts_in_order(ctx.db, node)
+        if not parts:
+            continue
+        texts = [p.text or "" for p in parts]
+        if node.kind == "chat":
+            stored = ctx.db.get_vectors([p.id for p in parts], space=ctx.settings.space)
+            embedded = [i for i, p in enumerate(parts) if p.id in stored]
+            if embedded:
+                vectors = np.stack([stored[parts[i].id] for i in embedded]).astype(np.float32)
+                summaries[node.id] = ctx.provider.summarize_embedded(
+                    [texts[i] for i in embedded], vectors, ctx.settings.summary_words)
+                continue
+        summaries[node.id] = ctx.provider.summarize(texts, ctx.settings.summary_words)
 
     def apply() -> list[JobSpec]:
         current = ctx.db.get_nodes(list(summaries))
@@ -200,14 +213,14 @@ def prepare_summarize(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
     return apply
 
 
-def _parts_in_order(db: Database, node: Node) -> list[str]:
-    """The texts a document (its chunks) or a chat (its messages) is made of, in order."""
+def _parts_in_order(db: Database, node: Node) -> list[Node]:
+    """The chunks of a document, or the messages of a chat, in order (repeats left out)."""
     if node.kind not in ("document", "chat"):
         return []
     edges = db.backend.get_edges(db.tenant_name, None, node.id, ["part_of"], 100_000, 0)
     parts = db.get_nodes([e.src for e in edges])
     ordered = sorted(parts.values(), key=lambda n: n.props.get("position", 0))
-    return [n.text for n in ordered if n.text and "duplicate_of" not in n.props]
+    return [n for n in ordered if n.text and "duplicate_of" not in n.props]
 
 
 # -- consolidation -------------------------------------------------------------------------
