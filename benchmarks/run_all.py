@@ -41,6 +41,8 @@ BENCHMARK_MODULES = (
     "bench_legacy",
     "bench_peers",
     "bench_graph_peers",
+    "bench_extract",
+    "bench_ingest",
     "bench_targets",  # last: reads the results of the others
 )
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
