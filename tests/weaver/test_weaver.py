@@ -154,3 +154,33 @@ def test_tenants_are_enriched_apart(enriched_db: loomdb.Database) -> None:
     enriched_db.wait_for_enrichment(60)
     assert [e.text for e in other.entities_mentioned_in(message.id)]
     assert enriched_db.count(kind="entity") == 0 and other.count(kind="entity") == 3
+
+
+def test_writers_and_the_background_worker_run_side_by_side(tmp_path: Path) -> None:
+    import threading
+
+    topics = ["rain in Spain", "cats on mats", "GPU prices", "Norman castles", "sourdough",
+              "tide tables", "chess openings", "bee keeping"]
+    with loomdb.open(tmp_path / "s", ml=local_provider()) as db:
+        chats = [db.create_chat(f"room {i}") for i in range(2)]
+        errors: list[BaseException] = []
+
+        def write(chat: str, offset: int) -> None:
+            try:
+                for i, topic in enumerate(topics):
+                    db.add_message(chat, "u", f"Thread {offset}: a note about {topic}",
+                                   id=f"{chat}-{i}")
+            except BaseException as exc:
+                errors.append(exc)
+
+        writers = [threading.Thread(target=write, args=(c.id, n)) for n, c in enumerate(chats)]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        assert errors == [] and db.weaver_status().running
+        assert db.wait_for_enrichment(120)
+        ids = [f"{c.id}-{i}" for c in chats for i in range(len(topics))]
+        embedded = db.get_vectors(ids)
+        repeats = [i for i in ids if "duplicate_of" in db.get_node(i).props]
+        assert len(embedded) + len(repeats) == len(ids) and db.check() == []
