@@ -603,3 +603,161 @@ def test_matches_reads_plain_mappings() -> None:
     assert py_matches(ast, node)
     assert not py_matches(ast, {"access_count": 1})
     assert not py_matches(parse_filter({"kind": {"$contains": "a"}}), {"kind": ["a"]})
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+# The same agreement, for the postgres backend's translation: SQL run on a real PostgreSQL
+# must select exactly the rows ``matches`` selects, on rows as PostgreSQL stores them (typed
+# columns: no string in a number column, no NUL in text).
+
+PG_SCHEMA = """
+CREATE TABLE filter_rows (
+    rid serial PRIMARY KEY, id text, kind text, text text, props json NOT NULL, source text,
+    category text, confidence float8, strength float8, access_count int8, created float8,
+    updated float8, last_accessed float8
+)
+"""
+
+
+def _cases(*tests: Any) -> list[object]:
+    """The filter expressions of the parametrized example tests above."""
+    return [case[0] for test in tests for mark in test.pytestmark
+            if mark.name == "parametrize" for case in mark.args[1]]
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\0", "\1")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def pg_storable(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with what PostgreSQL's typed columns cannot hold left out, as loomdb would
+    refuse it: strings in number columns, numbers in text columns, NUL in text."""
+    from loomdb.storage.postgres.filters import COLUMN_TYPES
+
+    kept: dict[str, Any] = {"props": _without_nul(row.get("props", {}))}
+    for name in COLUMNS:
+        value = row.get(name)
+        value = int(value) if isinstance(value, bool) else value
+        kind = COLUMN_TYPES[name]
+        if kind == "text" and isinstance(value, str) and "\0" not in value:
+            kept[name] = value
+        elif kind == "float" and isinstance(value, int | float):
+            kept[name] = float(value)
+        elif kind == "int" and isinstance(value, int) and -(2**63) <= value < 2**63:
+            kept[name] = value
+    return kept
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Any]:
+    """A connection to a fresh database with a table like loomdb's ``nodes``."""
+    from tests import pg_server
+
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        name, url = pg_server.create_database()
+    except pg_server.ServerUnavailable as exc:
+        pytest.skip(f"no PostgreSQL test server: {exc}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(PG_SCHEMA)
+        yield conn
+    pg_server.drop_database(name)
+
+
+def pg_load(conn: Any, rows: list[dict[str, Any]]) -> None:
+    conn.execute("TRUNCATE filter_rows RESTART IDENTITY")
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO filter_rows ({', '.join(COLUMNS)}, props) VALUES "
+            f"({', '.join(['%s'] * len(COLUMNS))}, %s)",
+            [[row.get(name) for name in COLUMNS] + [json.dumps(row["props"], ensure_ascii=False)]
+             for row in map(pg_storable, rows)])
+
+
+def pg_stored(conn: Any) -> dict[int, dict[str, object]]:
+    out: dict[int, dict[str, object]] = {}
+    for rid, *values in conn.execute(f"SELECT rid, {', '.join(COLUMNS)}, props::text FROM filter_rows"):
+        node: dict[str, object] = dict(zip(COLUMNS, values[:-1], strict=True))
+        node["props"] = json.loads(values[-1])
+        out[rid] = node
+    return out
+
+
+def pg_rowids(conn: Any, expr: object) -> set[int]:
+    from loomdb.storage.postgres.filters import to_postgres
+
+    sql, params = to_postgres(parse_filter(expr))
+    return {r for (r,) in conn.execute(f"SELECT rid FROM filter_rows n WHERE {sql}", params)}
+
+
+def pg_ids(conn: Any, expr: object) -> set[str]:
+    """Ids the filter selects on PostgreSQL; fails unless it agrees with ``matches``."""
+    ast, stored_rows = parse_filter(expr), pg_stored(conn)
+    sql_side = pg_rowids(conn, expr)
+    assert sql_side == {r for r, node in stored_rows.items() if py_matches(ast, node)}, expr
+    return {str(stored_rows[r]["id"]) for r in sql_side}
+
+
+@pytest.mark.parametrize("expr", _cases(test_operators, test_strings_and_numbers_never_mix,
+                                        test_bools_are_not_ints_in_props, test_null_and_missing,
+                                        test_contains, test_nesting))
+def test_postgres_agrees_on_the_examples(pg: Any, expr: object) -> None:
+    pg_load(pg, ROWS)
+    pg_ids(pg, expr)
+    pg_ids(pg, {"$not": expr} if expr else {"$or": []})
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["'; DROP TABLE nodes; --", "\0", "a\0b", "ab\0", "😀", '" OR 1=1 --', "%", "\\", "$.a"],
+)
+def test_postgres_hostile_and_nul_values_are_just_values(pg: Any, value: str) -> None:
+    pg_load(pg, ROWS)
+    for op in ("$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin", "$contains"):
+        arg = [value, 1] if op in ("$in", "$nin") else value
+        for field in ("text", "props.quote", "props.tags", "props.lang"):
+            pg_ids(pg, {field: {op: arg}})
+    assert pg_ids(pg, {"text": "'; DROP TABLE nodes; --"}) == {"h1"}
+    assert pg_ids(pg, {"text": {"$gte": "Hello\0"}}) == {"d1"}  # 'Hello world' > 'Hello\0'
+
+
+def test_postgres_numbers_compare_exactly(pg: Any) -> None:
+    big = 2**63 - 1
+    pg_load(pg, [{"id": "f", "confidence": 2.0**63, "props": {"n": 2.0**63}},
+                 {"id": "i", "access_count": big, "props": {"n": big}},
+                 {"id": "h", "props": {"n": 2**64 + 1, "x": 0.1}},
+                 {"id": "z", "confidence": -0.0, "props": {"n": -0.0}}])
+    assert pg_ids(pg, {"confidence": big}) == set()  # 2**63 - 1 is no float
+    assert pg_ids(pg, {"confidence": {"$gt": big}}) == {"f"}
+    assert pg_ids(pg, {"props.n": {"$lt": 2.0**63}}) == {"i", "z"}
+    assert pg_ids(pg, {"props.n": float(2**64)}) == {"h"}  # beyond 64 bits reads as a float
+    assert pg_ids(pg, {"props.x": 0.1}) == {"h"}
+    assert pg_ids(pg, {"access_count": {"$in": [big, 2.0**63]}}) == {"i"}
+    assert pg_ids(pg, {"confidence": 0, "props.n": 0}) == {"z"}
+
+
+def test_postgres_huge_in_lists(pg: Any) -> None:
+    pg_load(pg, ROWS)
+    values: list[object] = [f"v{i}" for i in range(MAX_LIST_ITEMS - 2)] + ["en", 5]
+    assert pg_ids(pg, {"props.lang": {"$in": values}}) == {"c1"}
+    assert pg_ids(pg, {"props.n": {"$nin": values}}) == ALL - {"c1", "d1"}
+    deep = {"$or": [{"props.n": {"$in": [i, str(i)]}} for i in range(MAX_CONDITIONS - 1)]}
+    assert pg_ids(pg, deep) == {"c1", "d1", "s1"}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expr=FILTERS, rows=st.lists(ROW, max_size=8))
+def test_postgres_sql_and_python_agree(pg: Any, expr: dict[str, object],
+                                       rows: list[dict[str, Any]]) -> None:
+    pg_load(pg, rows)
+    selected = pg_rowids(pg, expr)
+    ast = parse_filter(expr)
+    stored_rows = pg_stored(pg)
+    assert selected == {r for r, node in stored_rows.items() if py_matches(ast, node)}
+    assert pg_rowids(pg, {"$not": expr}) == set(stored_rows) - selected
