@@ -206,6 +206,13 @@ def test_paths_that_are_not_files(tmp_path: Path, make: object, error: type[Loom
         extract(make(tmp_path))
 
 
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(InvalidInput, match=r"ExtractLimits\.timeout"):
+        ExtractLimits(timeout=0)
+    with pytest.raises(InvalidInput, match=r"ExtractLimits\.max_pages"):
+        ExtractLimits(max_pages=-1)
+
+
 def test_unknown_parser_and_media_type(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="parser 'tesseract'"):
         extract(make_pdf(), parser="tesseract")

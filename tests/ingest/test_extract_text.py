@@ -120,6 +120,9 @@ def test_detection_by_magic_and_errors(tmp_path: Path) -> None:
     misnamed.write_bytes(b"%PDF-1.4 but truncated")
     with pytest.raises(ExtractionFailed, match=r"report\.txt: not a readable PDF"):
         extract(misnamed)
+    note = tmp_path / "about-pdf.md"
+    note.write_text("# PDF headers\n\nEvery PDF starts with `%PDF-1.7` or similar.")
+    assert extract(note).media_type == "text/markdown"
     with pytest.raises(UnsupportedFormat, match="no known extension"):
         extract(b"just bytes")
     assert extract(b"just bytes", media_type="text/plain").text == "just bytes"

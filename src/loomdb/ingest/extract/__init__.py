@@ -89,17 +89,25 @@ def _extract_path(source: str | os.PathLike[str], media_type: str | None, passwo
     if not path.is_file():
         raise InvalidInput(f"{name}: is not a regular file")
     _check_size(name, stat.st_size, limits)
+    kind, data = _read(path, name, media_type, limits)
+    if kind == "application/pdf":
+        return _pdf(str(path.resolve()), name, stat.st_size, password, parser, limits)
+    _check_size(name, len(data), limits)  # the file may have grown since stat
+    return _in_process(data, name, kind, parser)
+
+
+def _read(path: Path, name: str, media_type: str | None,
+          limits: ExtractLimits) -> tuple[str, bytes]:
+    """The file's media type, and its bytes unless it is a PDF (the worker reads those)."""
     try:
         with path.open("rb") as handle:
             head = handle.read(HEAD_BYTES)
             kind = detect_media_type(name, head, media_type)
             if kind == "application/pdf":
-                return _pdf(str(path.resolve()), name, stat.st_size, password, parser, limits)
-            data = head + handle.read(limits.max_bytes + 1 - len(head))
+                return kind, b""
+            return kind, head + handle.read(limits.max_bytes + 1 - len(head))
     except PermissionError as exc:
         raise InvalidInput(f"{name}: permission denied") from exc
-    _check_size(name, len(data), limits)  # the file may have grown since stat
-    return _in_process(data, name, kind, parser)
 
 
 def _extract_bytes(data: bytes, media_type: str | None, password: str | None, parser: str,

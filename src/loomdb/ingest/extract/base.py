@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...errors import InvalidInput
+
 __all__ = [
     "MEDIA_TYPES",
     "PAGE_SEPARATOR",
@@ -81,6 +83,12 @@ class ExtractLimits:
     max_pages: int = 2000
     timeout: float = 120.0
     max_memory: int = 2 * 2**30
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_pages", "timeout", "max_memory"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise InvalidInput(f"ExtractLimits.{name} must be a positive number, not {value!r}")
 
 
 def build_document(

@@ -176,14 +176,20 @@ class WorkerPool:
 
 
 _default: WorkerPool | None = None
+_default_pid = 0
 _default_lock = threading.Lock()
 
 
 def default_pool() -> WorkerPool:
-    """The process-wide pool, created on first use and closed at interpreter exit."""
-    global _default
+    """The process-wide pool, created on first use and closed at interpreter exit.
+
+    A process forked from one that used the pool gets its own: sharing the parent's pipes
+    would interleave two conversations with one server.
+    """
+    global _default, _default_pid
     with _default_lock:
-        if _default is None:
+        if _default is None or _default_pid != os.getpid():
             _default = WorkerPool(size=max(1, min(4, os.cpu_count() or 1)))
+            _default_pid = os.getpid()
             atexit.register(_default.close)
         return _default

@@ -33,6 +33,9 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 def detect_media_type(name: str | None, head: bytes, declared: str | None = None) -> str:
     """``declared`` if given, else a PDF by its magic bytes, else by file extension.
 
+    A file that starts with ``%PDF-`` is a PDF whatever its name; one that only mentions it
+    in its first KiB (a note about PDFs, say) goes by its extension.
+
     Raises:
         UnsupportedFormat: a declared type loomdb cannot read, or an unknown extension.
     """
@@ -42,11 +45,13 @@ def detect_media_type(name: str | None, head: bytes, declared: str | None = None
             raise UnsupportedFormat(
                 f"{label}: media type {declared!r} is not one of {', '.join(MEDIA_TYPES)}")
         return declared
-    if PDF_MAGIC in head[:PDF_HEADER_WINDOW]:
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n\x00").startswith(PDF_MAGIC):
         return "application/pdf"
     suffix = PurePath(name).suffix.lower() if name else ""
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix]
+    if PDF_MAGIC in head[:PDF_HEADER_WINDOW]:  # readers accept junk before the header
+        return "application/pdf"
     what = f"extension {suffix!r}" if suffix else "no known extension and no PDF header"
     raise UnsupportedFormat(
         f"{label}: {what}; loomdb reads PDF, plain text (.txt .text .log), Markdown "

@@ -51,7 +51,11 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None
 
 
 def _preload() -> None:
-    """Import the parsers once so every forked child starts with them loaded."""
+    """Import the parsers once so every forked child starts with them loaded.
+
+    Not PyMuPDF: its import starts threads (numpy, onnxruntime), and a process with threads
+    must not fork; a child that needs it imports it (about 0.6 s), see router.py.
+    """
     logging.disable(logging.CRITICAL)  # pypdf and pdfminer log every repaired object
     warnings.simplefilter("ignore")
     with contextlib.suppress(ImportError):  # the parent checked; a child reports it properly
