@@ -682,7 +682,8 @@ def pg_load(conn: Any, rows: list[dict[str, Any]]) -> None:
 
 def pg_stored(conn: Any) -> dict[int, dict[str, object]]:
     out: dict[int, dict[str, object]] = {}
-    for rid, *values in conn.execute(f"SELECT rid, {', '.join(COLUMNS)}, props::text FROM filter_rows"):
+    rows = conn.execute(f"SELECT rid, {', '.join(COLUMNS)}, props::text FROM filter_rows")
+    for rid, *values in rows:
         node: dict[str, object] = dict(zip(COLUMNS, values[:-1], strict=True))
         node["props"] = json.loads(values[-1])
         out[rid] = node

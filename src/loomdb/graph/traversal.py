@@ -2,6 +2,10 @@
 set of nodes), so they run unchanged on every backend; one query per hop, not per node.
 
 Fan-out is bounded everywhere: a hub with a million edges costs at most the bound.
+
+A backend with ``native_graph`` (PostgreSQL) runs the k-hop walk and the unweighted shortest
+path in the server instead (``Backend.expand_ids``, ``Backend.shortest_path_edges``); the
+expansion is the same walk with the same bounds, so results are identical.
 """
 
 from __future__ import annotations
@@ -76,6 +80,24 @@ def expand(
     missing = [s for s in seeds if s not in found]
     if missing:
         raise NotFound(f"seed node(s) {missing[:5]} do not exist")
+    if backend.native_graph:  # the same walk, in the server (PostgreSQL: a recursive CTE)
+        depth, edges = backend.expand_ids(tenant, seeds, hops, types, direction, limit)
+    else:
+        depth, edges = _levels(backend, tenant, seeds, hops, types, direction, limit)
+    nodes = backend.get_nodes(tenant, list(depth))
+    result = [nodes[i] for i in depth if i in nodes]
+    if where is not None:
+        result = [n for n in result if depth[n.id] == 0 or matches(where, _node_dict(n))]
+    kept = {n.id for n in result}
+    return Subgraph(result, [e for e in edges if e.src in kept and e.dst in kept],
+                    {i: d for i, d in depth.items() if i in kept})
+
+
+def _levels(
+    backend: Backend, tenant: str, seeds: Sequence[str], hops: int,
+    types: Sequence[str] | None, direction: Direction, limit: int,
+) -> tuple[dict[str, int], list[Edge]]:
+    """Breadth-first levels: each node's hop in discovery order, and the edge reaching it."""
     depth = {s: 0 for s in seeds}
     edges: list[Edge] = []
     frontier = list(dict.fromkeys(seeds))
@@ -91,13 +113,7 @@ def expand(
                     next_frontier.append(end)
                     edges.append(edge)
         frontier = next_frontier
-    nodes = backend.get_nodes(tenant, list(depth))
-    result = [nodes[i] for i in depth if i in nodes]
-    if where is not None:
-        result = [n for n in result if depth[n.id] == 0 or matches(where, _node_dict(n))]
-    kept = {n.id for n in result}
-    return Subgraph(result, [e for e in edges if e.src in kept and e.dst in kept],
-                    {i: d for i, d in depth.items() if i in kept})
+    return depth, edges
 
 
 def shortest_path(
@@ -122,8 +138,11 @@ def shortest_path(
             raise NotFound(f"node {node_id!r} does not exist")
     if start == goal:
         return Path([found[start]], [])
-    search = _dijkstra if weighted else _bidirectional_bfs
-    steps = search(backend, tenant, start, goal, max_depth, types, direction, fanout)
+    if backend.native_graph and not weighted:
+        steps = backend.shortest_path_edges(tenant, start, goal, max_depth, types, direction)
+    else:
+        search = _dijkstra if weighted else _bidirectional_bfs
+        steps = search(backend, tenant, start, goal, max_depth, types, direction, fanout)
     if steps is None:
         return None
     ids = [start] + [_other_end(e, prev) for prev, e in _walk(start, steps)]

@@ -132,6 +132,11 @@ class Backend(ABC):
     def count_nodes(self, tenant: str, where: FilterNode | None) -> int:
         """How many nodes match ``where``."""
 
+    def sample_nodes(self, tenant: str, n: int) -> list[Node]:
+        """Up to ``n`` of the tenant's nodes, for statistics; backends override this with a
+        uniform random sample (this default takes the first ``n``)."""
+        return self.list_nodes(tenant, None, n, 0)
+
     # -- edges -----------------------------------------------------------------------------
 
     @abstractmethod
@@ -254,6 +259,29 @@ class Backend(ABC):
         (higher is better). ``exact`` asks for brute force; otherwise an index may be used,
         but ``min(k, matches)`` results always come back. Only called if ``native_vectors``."""
         raise NotImplementedError(f"{type(self).__name__} has no native vector search")
+
+    # -- native graph traversal (optional) -------------------------------------------------
+
+    #: True when the backend walks the graph itself (``expand_ids``, ``shortest_path_edges``)
+    #: rather than ``loomdb.graph`` calling ``adjacent`` once per hop.
+    native_graph: bool = False
+
+    def expand_ids(
+        self, tenant: str, seeds: Sequence[str], hops: int, types: Sequence[str] | None,
+        direction: Direction, limit: int,
+    ) -> tuple[dict[str, int], list[Edge]]:
+        """The breadth-first walk of ``loomdb.graph.expand`` from existing ``seeds``, with its
+        bounds: each reached id with its hop, in discovery order, and the edge that first
+        reached it. Must equal the generic walk over ``adjacent``. Only if ``native_graph``."""
+        raise NotImplementedError(f"{type(self).__name__} has no native graph traversal")
+
+    def shortest_path_edges(
+        self, tenant: str, start: str, goal: str, max_depth: int,
+        types: Sequence[str] | None, direction: Direction,
+    ) -> list[Edge] | None:
+        """The edges of a path ``start -> goal`` with the fewest edges (both exist and
+        differ), or ``None`` if there is none within ``max_depth``. Only if ``native_graph``."""
+        raise NotImplementedError(f"{type(self).__name__} has no native graph traversal")
 
     # -- full text -------------------------------------------------------------------------
 

@@ -86,6 +86,16 @@ def _ensure_pgvector(conn: psycopg.Connection[Any], where: str) -> tuple[int, ..
     return version
 
 
+def _migrate(conn: psycopg.Connection[Any], where: str) -> None:
+    try:
+        migrate(conn)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise BackendUnavailable(
+            f"this role may not create or change loomdb's tables in {where} "
+            f"({exc.diag.message_primary}): open the store once as the owner of the database "
+            "or schema, or GRANT CREATE ON SCHEMA to this role") from exc
+
+
 def prepare(url: str, timeout: float, *, read_only: bool) -> ServerInfo:
     """Check the server, enable pgvector, migrate the schema (unless ``read_only``)."""
     where = describe(url)
@@ -96,7 +106,7 @@ def prepare(url: str, timeout: float, *, read_only: bool) -> ServerInfo:
                                      "loomdb needs 14 or newer")
         pgvector = _ensure_pgvector(conn, where)
         if not read_only:
-            migrate(conn)
+            _migrate(conn, where)
         role, superuser, bypass = conn.execute(
             "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
         ).fetchone() or ("?", True, True)

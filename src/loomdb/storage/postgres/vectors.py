@@ -36,7 +36,8 @@ from .connection import ALL_TENANTS, Conn
 from .core import Core, no_nul
 from .rows import NODE_COLUMNS, SPACE_COLUMNS, decode_node, decode_space
 
-__all__ = ["MAX_DIM", "PostgresVectors", "ann_index_ddl"]
+__all__ = ["ANN_SETTINGS", "MAX_DIM", "PostgresVectors", "ann_index_ddl", "ann_settings",
+           "ann_statement"]
 
 MAX_DIM = 16_000  # pgvector's vector type
 HALFVEC_INDEX_DIM = 4_000
@@ -78,6 +79,41 @@ def ann_index_ddl(space: VectorSpace, m: int = HNSW_M,
                    "ef_construction = {}) WHERE space = {}").format(
         _index_name(space.name), sql.SQL(expression), sql.SQL(ops), sql.Literal(m),
         sql.Literal(ef_construction), sql.Literal(space.name))
+
+
+def ann_statement(space: VectorSpace, clause: str) -> str:
+    """The index search: ``(vid, vec, node...)`` of the candidates nearest to parameter
+    ``query``, for parameters ``(tenant, *filter params, query, fetch)``.
+
+    The index scan must drive the plan, so the node filter is a scalar subquery per
+    candidate (never pulled up into a join the planner could start from the nodes side),
+    and the nodes are looked up only for the ``fetch`` rows that come out."""
+    column, probe = _ann_expression(space, "v.vec"), _ann_expression(space, "%b::vector")
+    distance = "<~>" if space.quantization == "b1" else DISTANCE[space.metric]
+    node_test = (f" AND coalesce((SELECT TRUE{clause} FROM nodes n WHERE n.nid = v.nid), false)"
+                 if clause else "")
+    return (f"SELECT c.vid, c.vec, nd.* FROM (SELECT v.vid, v.vec, v.nid FROM vectors v "
+            f"WHERE v.space = {sql.Literal(space.name).as_string()} AND v.tenant = %s"
+            f"{node_test} ORDER BY {column} {distance} {probe} LIMIT %s) AS c "
+            f"CROSS JOIN LATERAL (SELECT {NODE_COLUMNS} FROM nodes n WHERE n.nid = c.nid "
+            "OFFSET 0) AS nd")  # OFFSET 0: a primary-key lookup per candidate, never a scan
+
+
+ANN_SETTINGS = ("SELECT set_config('hnsw.ef_search', %s, true), "
+                "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                "set_config('hnsw.max_scan_tuples', %s, true), "
+                "set_config('enable_sort', 'off', true)")
+
+
+def ann_settings(ef_search: int, fetch: int) -> tuple[str, str]:
+    """Parameters of ``ANN_SETTINGS``: a candidate list at least ``fetch`` long (pgvector
+    caps it at 1,000), and an iterative scan that may read 20x that many tuples to find
+    ``fetch`` rows that pass the filters, before the caller falls back to exact search.
+
+    ``enable_sort = off`` keeps the planner on the index when its statistics are missing
+    or stale (a freshly loaded table looks like one row, and sorting it all looks cheaper);
+    when no index applies it still sorts: exact, and slower."""
+    return str(min(max(ef_search, fetch), MAX_EF_SEARCH)), str(max(20_000, fetch * 20))
 
 
 def _matrix(rows: Sequence[Any], column: int, dim: int) -> Matrix:
@@ -300,19 +336,10 @@ class PostgresVectors(Core):
              params: list[Any]) -> list[tuple[Node, float]]:
         index = self.settings.index
         fetch = k * max(index.oversample(space.quantization), 2)
-        column, probe = _ann_expression(space, "v.vec"), _ann_expression(space, "%b::vector")
-        distance = "<~>" if space.quantization == "b1" else DISTANCE[space.metric]
-        statement = (
-            f"SELECT v.vid, v.vec, {NODE_COLUMNS} FROM vectors v JOIN nodes n ON n.nid = v.nid "
-            f"WHERE v.space = {sql.Literal(space.name).as_string()} AND v.tenant = %s{clause} "
-            f"ORDER BY {column} {distance} {probe} LIMIT %s")
+        statement = ann_statement(space, clause)
 
         def search(conn: Conn) -> list[Any]:
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
-                         "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                         "set_config('hnsw.max_scan_tuples', %s, true)",
-                         (str(min(max(index.ef_search, fetch), MAX_EF_SEARCH)),
-                          str(max(20_000, fetch * 20))))
+            conn.execute(ANN_SETTINGS, ann_settings(index.ef_search, fetch))
             with conn.cursor(binary=True) as cursor:
                 return cursor.execute(statement, (tenant, *params, query, fetch)).fetchall()
 
