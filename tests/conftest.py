@@ -39,7 +39,7 @@ def postgres_url() -> Iterator[str]:
     except pg_server.ServerUnavailable as exc:
         pytest.skip(f"no PostgreSQL test server: {exc}")
     yield url
-    pg_server.drop_database(name)
+    pg_server.release_database(name)
 
 
 def pytest_sessionfinish() -> None:

@@ -8,7 +8,8 @@ refuses to start, so the server runs as the unprivileged system user the wheel i
 Every test database is ``CREATE DATABASE ... TEMPLATE loomdb_template``: a file copy of a
 database that already holds the ``vector`` extension and loomdb's schema, owned by the
 non-superuser role ``loomdb``, which is the role tests connect as (so row-level security
-applies to them). ``LOOMDB_POSTGRES_URL`` points the tests at an external server instead
+applies to them). A released database is emptied and handed to the next test, which is
+~10x cheaper than a new copy. ``LOOMDB_POSTGRES_URL`` points the tests at an external server instead
 (a superuser URL: the fixture creates the role and the template there).
 """
 
@@ -171,6 +172,7 @@ _lock = threading.Lock()
 _server: Server | None = None
 _failure: str | None = None
 _counter = itertools.count()
+_free: list[str] = []  # released test databases, emptied, ready for the next test
 
 
 def server() -> Server:
@@ -203,11 +205,17 @@ def stop() -> None:
         if _server is not None:
             _server.stop()
             _server = None
+            _free.clear()
 
 
 def create_database() -> tuple[str, str]:
-    """A fresh database copied from the template: ``(name, url as the loomdb role)``."""
+    """A fresh database: a released one emptied, else a copy of the template.
+    Returns ``(name, url as the loomdb role)``."""
     current = server()
+    with _lock:
+        name = _free.pop() if _free else None
+    if name is not None:
+        return name, current.url(name)
     name = f"loomdb_test_{os.getpid()}_{next(_counter)}"
     for attempt in range(5):  # a template in use by another session's copy: retry briefly
         try:
@@ -221,18 +229,34 @@ def create_database() -> tuple[str, str]:
     return name, current.url(name)
 
 
+def release_database(name: str) -> None:
+    """Done with a test database: empty it for the next test (16 ms, where a new copy takes
+    ~200), or drop it if it cannot be emptied."""
+    try:
+        server().admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+        reset_database(name)
+    except Exception:
+        drop_database(name)
+        return
+    with _lock:
+        _free.append(name)
+
+
 def drop_database(name: str) -> None:
     with contextlib.suppress(Exception):
         server().admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def reset_database(name: str) -> None:
-    """Empty a test database in place, as if freshly copied (much cheaper than a new copy,
-    for tests that need hundreds of fresh stores, like the state machine)."""
+    """Empty a test database in place, as if freshly copied from the template."""
+    from loomdb.storage.postgres.schema import MIGRATIONS
+
     server().admin(
         "DO $$ DECLARE ann text; BEGIN "
         "FOR ann IN SELECT indexname FROM pg_indexes WHERE indexname LIKE 'loomdb_ann_%' LOOP "
         "EXECUTE format('DROP INDEX %I', ann); END LOOP; "
         "TRUNCATE nodes, edges, vectors, changes, index_stamps, jobs, job_totals, spaces "
-        "RESTART IDENTITY CASCADE; DELETE FROM meta WHERE key <> 'schema_version'; END $$",
+        "RESTART IDENTITY CASCADE; DELETE FROM meta WHERE key <> 'schema_version'; "
+        f"UPDATE meta SET value = '{len(MIGRATIONS)}' WHERE key = 'schema_version'; END $$",
         database=name)
