@@ -37,8 +37,11 @@ from .model import (
 from .model import (
     Path as GraphPath,
 )
+from .query.cache import ResultCache, open_cache
+from .query.engine import QueryEngine
 from .query.filters import FilterNode, parse_filter
 from .query.vector import vector_search
+from .retrieval import Retrieval
 from .storage.base import Backend, OnConflict
 from .storage.sqlite import SqliteBackend
 from .validation import (
@@ -75,6 +78,7 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
     ml: MLProvider | str | None = "local",
     weaver: bool = True,
     enrichment: EnrichmentSettings | None = None,
+    cache: str | ResultCache | None = "memory",
 ) -> Database:
     """Open (creating if needed) the store in directory ``path``, or a memory store, or the
     PostgreSQL database of a ``postgresql://user@host:port/db`` URL (``loomdb[postgres]``).
@@ -92,6 +96,8 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
             queues jobs, or at once when jobs are waiting from an earlier run). With
             ``False`` jobs wait until ``wait_for_enrichment()`` runs them inline.
         enrichment: novelty threshold, summary length, embedding space and memory half-life.
+        cache: the query result cache: ``"memory"`` (in-process), a ``redis://`` URL to share
+            one between servers, a ``ResultCache``, or ``None``.
     """
     if durability not in ("full", "normal", "off"):
         raise InvalidInput(f"durability must be full, normal or off, got {durability!r}")
@@ -108,10 +114,21 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
         directory = None if sqlite.directory is None else sqlite.directory / "index"
     db = Database(backend, VectorIndexView(backend, directory, settings.index), settings)
     db.weaver = Weaver(db, _provider_factory(ml), enrichment)
+    db.engine = QueryEngine(db, settings.index, open_cache(cache), _namespace(path, backend))
     db._background = weaver and not read_only
     if db._background and backend.job_counts()["queued"]:
         db.weaver.start()  # resume the enrichment an earlier process left queued
     return db
+
+
+def _namespace(path: str | Path, backend: Backend) -> str:
+    """The store's identity in a shared result cache (never its password)."""
+    if isinstance(path, str) and "://" in path:
+        scheme, _, rest = path.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}"
+    if str(path) == ":memory:":
+        return f"memory:{id(backend):x}"
+    return f"sqlite:{Path(path).resolve()}"
 
 
 def _provider_factory(ml: MLProvider | str | None) -> Callable[[], MLProvider]:
@@ -171,7 +188,7 @@ def _as_edge(item: Edge | Mapping[str, Any], tenant: str) -> Edge:
     return edge
 
 
-class Database(Knowledge):
+class Database(Knowledge, Retrieval):
     """One tenant's handle on a store. ``db.tenant(name)`` gives another tenant's."""
 
     def __init__(
@@ -183,6 +200,7 @@ class Database(Knowledge):
         owner: bool = True,
         weaver: Weaver | None = None,
         background: bool = False,
+        engine: QueryEngine | None = None,
     ) -> None:
         self.backend = backend
         self.view = view
@@ -192,19 +210,23 @@ class Database(Knowledge):
         self._closed = False
         self.weaver = weaver if weaver is not None else Weaver(self, _provider_factory(None))
         self._background = background
+        self.engine = engine if engine is not None else QueryEngine(self, settings.index)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def tenant(self, name: str) -> Database:
         """A handle scoped to tenant ``name``; nothing it does reads or touches other tenants."""
         return Database(self.backend, self.view, self.settings, check_name(name, "tenant"),
-                        owner=False, weaver=self.weaver, background=self._background)
+                        owner=False, weaver=self.weaver, background=self._background,
+                        engine=self.engine)
 
     def close(self) -> None:
         """Save the vector indexes and release the store. Tenant handles close nothing."""
         if self._owner and not self._closed:
             self._closed = True
             self.weaver.stop()  # after its batch in progress; queued jobs stay in the store
+            if self.engine.cache is not None:
+                self.engine.cache.close()
             try:
                 if not self.settings.read_only:
                     self.view.save()

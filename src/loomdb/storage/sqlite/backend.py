@@ -242,6 +242,13 @@ class SqliteBackend(SqliteJobQueue, Backend):
             f"SELECT count(*) FROM nodes n WHERE n.tenant = ?{clause}", (tenant, *params)
         ))
 
+    def sample_nodes(self, tenant: str, n: int) -> list[Node]:
+        """A uniform random sample: random row ids from the tenant's index, then the rows."""
+        rows = self._db.query(
+            f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.nid IN (SELECT nid FROM nodes "
+            "WHERE tenant = ? ORDER BY random() LIMIT ?)", (tenant, n))
+        return [_node(row) for row in rows]
+
     def _nids(self, conn: Any, tenant: str, ids: Sequence[str]) -> dict[str, int]:
         rows = conn.execute(
             f"SELECT id, nid FROM nodes WHERE tenant = ? AND id IN {IN_IDS}",

@@ -1,0 +1,117 @@
+"""The query engine of one store: statistics, planner, executor and result cache together.
+
+Shared by every tenant handle of a store. ``run`` looks the query up in the cache (keyed by
+tenant, user, the normalised query and the store's ``seq``, so any write makes older entries
+unreachable), plans it, executes it, and caches the result: 5 minutes when personalised,
+1 hour otherwise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..config import IndexSettings
+from ..model import Hit
+from .executor import execute
+from .filters import FilterNode, parse_filter
+from .plan import Plan, Query
+from .planner import Planner
+from .statistics import Statistics
+
+if TYPE_CHECKING:
+    from ..database import Database
+    from ..ml.bridge import Matrix
+    from .cache import ResultCache
+
+__all__ = ["QueryEngine", "QueryResult"]
+
+LATENCY_WINDOW = 2000
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Hits with the plan that produced them (its steps' actual times filled in)."""
+
+    hits: list[Hit]
+    plan: Plan
+    cached: bool
+
+
+class QueryEngine:
+    """Plans and runs converged queries for one store."""
+
+    def __init__(self, root: Database, index: IndexSettings,
+                 cache: ResultCache | None = None, namespace: str = "") -> None:
+        self._root = root
+        self.statistics = Statistics(root.backend)
+        self.planner = Planner(index)
+        self.cache = cache
+        self.namespace = namespace
+        self._latency: deque[tuple[str, float]] = deque(maxlen=LATENCY_WINDOW)
+        self._lock = threading.Lock()
+
+    def where_of(self, query: Query) -> FilterNode | None:
+        where, kind = query.where, query.kind
+        if kind is not None:
+            where = {"$and": [where, {"kind": kind}]} if where else {"kind": kind}
+        return parse_filter(where)
+
+    def run(self, db: Database, query: Query, execute_plan: bool = True) -> QueryResult:
+        """Answer ``query`` in ``db``'s tenant (or only plan it, with ``execute_plan=False``)."""
+        started = time.perf_counter()
+        where = self.where_of(query)
+        key = self._key(db, query)
+        cached = self.cache.get(key) if key is not None and self.cache is not None else None
+        plan = self.planner.plan(query, self.statistics.of(db.tenant_name), where,
+                                 cached is not None)
+        if not execute_plan:
+            return QueryResult([], plan, False)
+        if plan.strategy == "cached-only" and cached is not None:
+            plan.steps[0].actual_ms = plan.actual_ms = (time.perf_counter() - started) * 1000
+            plan.steps[0].actual_rows = len(cached)
+            self._record(plan)
+            return QueryResult(list(cached), plan, True)
+        hits = execute(db, query, plan, where, self._embedder(db), self.planner.costs)
+        if key is not None and self.cache is not None and query.strategy is None:
+            self.cache.put(key, hits, personalized=query.user is not None)
+        self._record(plan)
+        return QueryResult(hits, plan, False)
+
+    def _key(self, db: Database, query: Query) -> Any:
+        if self.cache is None or not query.use_cache:
+            return None
+        from .cache import CacheKey
+
+        return CacheKey(self.namespace, db.tenant_name, query.user, query.fingerprint(),
+                        db.backend.seq())
+
+    @staticmethod
+    def _embedder(db: Database) -> Any:
+        def embed(text: str) -> Matrix:
+            vector: Matrix = db.weaver.provider.embed([text])[0]
+            return np.asarray(vector, dtype=np.float32)
+        return embed
+
+    def _record(self, plan: Plan) -> None:
+        with self._lock:
+            self._latency.append((plan.strategy, plan.actual_ms or 0.0))
+
+    def stats(self) -> dict[str, Any]:
+        """Queries per strategy with p50/p95 latency (ms) over the recent window, the cache's
+        own statistics, and the planner's learned cost corrections."""
+        with self._lock:
+            samples = list(self._latency)
+        by_strategy: dict[str, list[float]] = {}
+        for strategy, ms in samples:
+            by_strategy.setdefault(strategy, []).append(ms)
+        latency = {s: {"count": len(v), "p50_ms": float(np.percentile(v, 50)),
+                       "p95_ms": float(np.percentile(v, 95))} for s, v in by_strategy.items()}
+        cache = None if self.cache is None else self.cache.stats()
+        return {"queries": latency, "cache": cache,
+                "cost_corrections": self.planner.costs.corrections()}

@@ -1,0 +1,281 @@
+"""The executor: runs a plan's steps in order, timing each, and fuses the rankings into hits.
+
+Each step reads and extends one ``_State`` (anchors, the graph neighbourhood, candidates, one
+ranking per retriever, the hits). Every step records its actual time and output size on the
+plan, and the cost model learns from them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InvalidInput
+from ..graph import expand
+from ..graph.activation import spread_activation
+from ..model import Hit, Node
+from .filters import FilterNode, matches, parse_filter
+from .fusion import reciprocal_rank_fusion
+from .personalize import load_policy, rerank
+from .plan import Plan, Query, Step
+from .planner import EXPAND_LIMIT, CostModel
+from .vector import exact_scores
+
+if TYPE_CHECKING:
+    from ..database import Database
+    from ..ml.bridge import Matrix
+
+__all__ = ["execute"]
+
+MAX_ANCHORS = 100
+MULTI_HOP_SEEDS = 10
+IN_LIST_LIMIT = 10_000  # values one $in may hold (filters.py's limit)
+
+
+@dataclass
+class _State:
+    db: Database
+    query: Query
+    where: FilterNode | None
+    embed: Callable[[str], Matrix]
+    fetch: int = 10
+    anchors: list[str] = field(default_factory=list)
+    reach: dict[str, float] = field(default_factory=dict)  # node -> graph nearness
+    candidates: list[str] | None = None
+    vector: Any = None
+    rankings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    hits: list[Hit] = field(default_factory=list)
+
+
+def execute(db: Database, query: Query, plan: Plan, where: FilterNode | None,
+            embed: Callable[[str], Matrix], costs: CostModel) -> list[Hit]:
+    """Run ``plan`` for ``query``; returns the page of hits and fills in the plan's actuals."""
+    fetch = max(plan.steps[0].estimate_rows, 1) if plan.strategy == "graph-only" else \
+        (query.limit + query.offset) * plan.overfetch
+    state = _State(db, query, where, embed, fetch=fetch)
+    started = time.perf_counter()
+    for step in plan.steps:
+        begun = time.perf_counter()
+        STEPS[step.name](state, step)
+        step.actual_ms = (time.perf_counter() - begun) * 1000
+        step.actual_rows = _rows(state, step.name)
+        costs.observe(step)
+    plan.actual_ms = (time.perf_counter() - started) * 1000
+    return state.hits
+
+
+def _rows(state: _State, name: str) -> int:
+    if name in ("dense", "lexical", "graph-rank"):
+        retriever = {"dense": "dense", "lexical": "lexical"}.get(name, "graph")
+        return len(state.rankings.get(retriever, []))
+    if name == "expand":
+        return len(state.reach)
+    if name == "candidates":
+        return len(state.candidates or [])
+    if name == "anchors":
+        return len(state.anchors)
+    return len(state.hits)
+
+
+def _node_row(node: Node) -> dict[str, Any]:
+    return {**node.__dict__}
+
+
+def _kind_where(state: _State) -> dict[str, Any] | None:
+    where, kind = state.query.where, state.query.kind
+    if kind is not None:
+        return {"$and": [where, {"kind": kind}]} if where else {"kind": kind}
+    return where
+
+
+# -- graph ---------------------------------------------------------------------------------
+
+def _anchors(state: _State, step: Step) -> None:
+    graph = state.query.graph
+    assert graph is not None
+    found = state.db.list_nodes(graph.matching, limit=MAX_ANCHORS)
+    state.anchors = [n.id for n in found]
+
+
+def _expand(state: _State, step: Step) -> None:
+    graph = state.query.graph
+    assert graph is not None
+    seeds = list(graph.anchors) or state.anchors
+    existing = state.db.get_nodes(seeds)
+    seeds = [s for s in seeds if s in existing]
+    if not seeds:
+        return
+    sub = expand(state.db.backend, state.db.tenant_name, seeds, graph.hops,
+                 list(graph.types) if graph.types else None, graph.direction, None,
+                 EXPAND_LIMIT)
+    strongest: dict[str, float] = {}
+    for edge in sub.edges:
+        for end in (edge.src, edge.dst):
+            strongest[end] = max(strongest.get(end, 0.0), edge.weight)
+    for node in sub.nodes:
+        state.nodes[node.id] = node
+        nearness = 1.0 / (1.0 + sub.depth.get(node.id, 0))
+        state.reach[node.id] = nearness + 1e-3 * min(strongest.get(node.id, 0.0), 100.0)
+    matching = [n for n in sub.nodes if state.where is None or matches(state.where,
+                                                                        _node_row(n))]
+    ranked = sorted(matching, key=lambda n: -state.reach[n.id])
+    state.rankings["graph"] = [(n.id, state.reach[n.id]) for n in ranked]
+
+
+def _filter_only(state: _State, step: Step) -> None:
+    found = state.db.list_nodes(_kind_where(state), limit=min(state.fetch, 100_000))
+    for node in found:
+        state.nodes[node.id] = node
+    state.rankings["graph"] = [(n.id, 1.0) for n in found]
+
+
+def _candidates(state: _State, step: Step) -> None:
+    if state.query.graph is not None:
+        state.candidates = [i for i, _ in state.rankings.get("graph", [])]
+        return
+    found = state.db.list_nodes(_kind_where(state), limit=IN_LIST_LIMIT)
+    state.nodes.update((n.id, n) for n in found)
+    state.candidates = [n.id for n in found]
+
+
+# -- dense and lexical ---------------------------------------------------------------------
+
+def _embed(state: _State, step: Step) -> None:
+    semantic = state.query.semantic
+    assert semantic is not None and semantic.text is not None
+    state.vector = state.embed(semantic.text)
+
+
+def _query_vector(state: _State) -> Any:
+    semantic = state.query.semantic
+    assert semantic is not None
+    if state.vector is None:
+        state.vector = np.asarray(semantic.vector, dtype=np.float32)
+    return state.vector
+
+
+def _dense(state: _State, step: Step) -> None:
+    semantic = state.query.semantic
+    assert semantic is not None
+    vector = _query_vector(state)
+    if state.candidates is not None:
+        ranking = _dense_over_candidates(state, vector)
+    else:
+        k = max(1, min(semantic.k or state.fetch, 10_000))
+        hits = state.db.vector_search(vector, k=k, space=semantic.space,
+                                      where=_pushed_down(state, state.query.where),
+                                      kind=state.query.kind)
+        state.nodes.update((h.id, h.node) for h in hits)
+        ranking = [(h.id, h.score) for h in hits]
+    if semantic.threshold is not None:
+        ranking = [(i, s) for i, s in ranking if s >= semantic.threshold]
+    state.rankings["dense"] = ranking
+
+
+def _dense_over_candidates(state: _State, vector: Any) -> list[tuple[str, float]]:
+    semantic = state.query.semantic
+    assert semantic is not None and state.candidates is not None
+    space = state.db.space(semantic.space)
+    stored = state.db.get_vectors(state.candidates, space=space.name)
+    if not stored:
+        return []
+    ids = list(stored)
+    matrix = np.stack([np.asarray(stored[i], dtype=np.float32) for i in ids])
+    if matrix.shape[1] != len(vector):
+        raise InvalidInput(f"query vector has {len(vector)} dimensions; space "
+                           f"{space.name!r} has {matrix.shape[1]}")
+    scores = exact_scores(space, np.asarray(vector, dtype=np.float32), matrix)
+    order = np.argsort(-scores, kind="stable")[: semantic.k or len(ids)]
+    return [(ids[i], float(scores[i])) for i in order]
+
+
+def _pushed_down(state: _State, where: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A restricting graph part whose neighbourhood is known and small enough becomes an id
+    filter on the index searches, so they rank within it exactly instead of over-fetching."""
+    graph = state.query.graph
+    if graph is None or not graph.restrict or state.candidates is not None \
+            or not state.reach or len(state.reach) > IN_LIST_LIMIT:
+        return where
+    ids = {"id": {"$in": list(state.reach)}}
+    return {"$and": [where, ids]} if where else ids
+
+
+def _lexical(state: _State, step: Step) -> None:
+    lexical = state.query.lexical
+    assert lexical is not None
+    k = max(1, min(lexical.k or state.fetch, 10_000))
+    where = _kind_where(state)
+    if state.candidates is not None:
+        if not state.candidates:
+            state.rankings["lexical"] = []
+            return
+        ids = {"id": {"$in": state.candidates[:IN_LIST_LIMIT]}}
+        where = {"$and": [where, ids]} if where else ids
+        k = max(1, min(len(state.candidates), 10_000))
+    hits = state.db.text_search(lexical.text, k=k, where=_pushed_down(state, where))
+    state.nodes.update((h.id, h.node) for h in hits)
+    state.rankings["lexical"] = [(h.id, h.score) for h in hits]
+
+
+# -- fusion, multi-hop, personalisation, paging --------------------------------------------
+
+def _fuse(state: _State, step: Step) -> None:
+    rankings = dict(state.rankings)
+    graph = state.query.graph
+    if graph is not None and graph.restrict and state.candidates is None:
+        allowed = set(state.reach)
+        rankings = {name: [(i, s) for i, s in ranking if i in allowed]
+                    for name, ranking in rankings.items()}
+    if graph is not None and not graph.restrict:
+        rankings["graph"] = [(i, s) for i, s in rankings.get("graph", [])]
+    fused = reciprocal_rank_fusion(rankings, state.query.weights)
+    missing = [f.id for f in fused if f.id not in state.nodes]
+    state.nodes.update(state.db.get_nodes(missing))
+    single = len(rankings) == 1
+    state.hits = [
+        Hit.of(state.nodes[f.id], next(iter(f.scores.values())) if single else f.score,
+               {**f.scores, "rrf": f.score, "agreement": float(f.agreement)})
+        for f in fused if f.id in state.nodes]
+
+
+def _multi_hop(state: _State, step: Step) -> None:
+    """Passages that share entities with the top hits join the fusion as one more ranking."""
+    top = state.hits[:MULTI_HOP_SEEDS]
+    if not top:
+        return
+    best = max(h.scores.get("rrf", h.score) for h in top) or 1.0
+    seeds = {h.id: h.scores.get("rrf", h.score) / best for h in top}
+    energy = spread_activation(state.db.backend, state.db.tenant_name, seeds, hops=2)
+    found = state.db.get_nodes(list(energy))
+    where = parse_filter(_kind_where(state))
+    ranked = sorted((i for i in energy if i in found and (
+        where is None or matches(where, _node_row(found[i])))), key=lambda i: -energy[i])
+    state.nodes.update(found)
+    state.rankings["activation"] = [(i, energy[i]) for i in ranked]
+    _fuse(state, step)
+
+
+def _personalize(state: _State, step: Step) -> None:
+    if state.query.user is not None:
+        state.hits = rerank(state.hits, load_policy(state.db, state.query.user))
+
+
+def _page(state: _State, step: Step) -> None:
+    start = state.query.offset
+    state.hits = state.hits[start:start + state.query.limit]
+
+
+def _cache(state: _State, step: Step) -> None:  # answered by the engine before execution
+    return
+
+
+STEPS: dict[str, Callable[[_State, Step], None]] = {
+    "anchors": _anchors, "expand": _expand, "filter": _filter_only, "candidates": _candidates,
+    "embed": _embed, "dense": _dense, "lexical": _lexical, "fuse": _fuse,
+    "multi-hop": _multi_hop, "personalize": _personalize, "page": _page, "cache": _cache,
+}

@@ -1,0 +1,181 @@
+"""Converged queries and their plans, as plain dataclasses.
+
+A ``Query`` says *what* is wanted: a metadata filter, a graph part (anchors or "nodes matching
+X", hops, edge types, direction), a semantic part (text or vector, k, threshold), a lexical
+part (BM25), paging, and the user for personalisation. The planner turns it into a ``Plan``
+(a strategy and its ordered steps with estimated costs); the executor runs the steps and
+records what each actually took. ``explain()`` prints both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import InvalidInput
+from ..model import DIRECTIONS, Direction
+
+__all__ = [
+    "STRATEGIES",
+    "GraphPart",
+    "LexicalPart",
+    "Plan",
+    "Query",
+    "SemanticPart",
+    "Step",
+    "Strategy",
+]
+
+Strategy = Literal["vector-only", "lexical-only", "graph-only", "hybrid-parallel",
+                   "hybrid-sequential", "cached-only"]
+STRATEGIES: tuple[str, ...] = ("vector-only", "lexical-only", "graph-only", "hybrid-parallel",
+                               "hybrid-sequential", "cached-only")
+MAX_HOPS = 4
+
+
+@dataclass(frozen=True)
+class GraphPart:
+    """Where in the graph to look: ``anchors`` (node ids) or the nodes ``matching`` a filter,
+    then up to ``hops`` edges of ``types`` in ``direction``. With ``restrict`` (default) only
+    nodes in that neighbourhood can be results; without, nearness only ranks them."""
+
+    anchors: tuple[str, ...] = ()
+    matching: dict[str, Any] | None = None
+    hops: int = 1
+    types: tuple[str, ...] | None = None
+    direction: Direction = "both"
+    restrict: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.anchors and self.matching is None:
+            raise InvalidInput("a graph part needs anchors or a matching filter")
+        if isinstance(self.hops, bool) or not isinstance(self.hops, int) \
+                or not 1 <= self.hops <= MAX_HOPS:
+            raise InvalidInput(f"hops must be an integer from 1 to {MAX_HOPS}")
+        if self.direction not in DIRECTIONS:
+            raise InvalidInput(f"direction must be one of {DIRECTIONS}")
+
+
+@dataclass(frozen=True)
+class SemanticPart:
+    """Similarity to ``text`` (embedded by the store's provider) or to ``vector``; hits below
+    ``threshold`` are dropped. ``k`` candidates are taken before fusion (default: the
+    planner's over-fetch of the query's limit)."""
+
+    text: str | None = None
+    vector: tuple[float, ...] | None = None
+    k: int | None = None
+    threshold: float | None = None
+    space: str = "text"
+
+    def __post_init__(self) -> None:
+        if (self.text is None) == (self.vector is None):
+            raise InvalidInput("a semantic part needs text or a vector, not both")
+        if self.text is not None and (not isinstance(self.text, str) or not self.text.strip()):
+            raise InvalidInput("semantic text must be a non-empty string")
+
+
+@dataclass(frozen=True)
+class LexicalPart:
+    """BM25 over node text: every word of ``text`` counts, none is syntax."""
+
+    text: str
+    k: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise InvalidInput("lexical text must be a non-empty string")
+
+
+@dataclass(frozen=True)
+class Query:
+    """A converged query (see the module docstring). ``strategy`` forces one (for evaluation
+    and comparison); ``None`` lets the planner choose. ``weights`` are the fusion weights per
+    retriever (``dense``, ``lexical``, ``graph``, ``activation``); ``multi_hop`` brings in
+    passages that share entities with the top hits (spreading activation)."""
+
+    where: dict[str, Any] | None = None
+    kind: str | None = None
+    graph: GraphPart | None = None
+    semantic: SemanticPart | None = None
+    lexical: LexicalPart | None = None
+    limit: int = 10
+    offset: int = 0
+    user: str | None = None
+    strategy: Strategy | None = None
+    weights: dict[str, float] | None = None
+    multi_hop: bool = False
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.graph is None and self.semantic is None and self.lexical is None \
+                and self.where is None and self.kind is None:
+            raise InvalidInput("a query needs at least one of: where/kind, graph, semantic, "
+                               "lexical")
+        if self.strategy is not None and self.strategy not in STRATEGIES:
+            raise InvalidInput(f"strategy must be one of {STRATEGIES}")
+
+    @property
+    def retrievers(self) -> tuple[str, ...]:
+        """The rankings this query fuses."""
+        parts = [("dense", self.semantic), ("lexical", self.lexical), ("graph", self.graph)]
+        return tuple(name for name, part in parts if part is not None)
+
+    def fingerprint(self) -> str:
+        """A hash of the normalised query: equal queries share cache entries."""
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:32]
+
+    def canonical(self) -> str:
+        body = asdict(replace(self, use_cache=True))
+        if self.semantic is not None and self.semantic.vector is not None:
+            vector = np.asarray(self.semantic.vector, dtype=np.float32)
+            body["semantic"]["vector"] = hashlib.sha256(vector.tobytes()).hexdigest()
+        return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@dataclass
+class Step:
+    """One step of a plan: what it does, its estimated cost (ms) and rows, and after
+    execution its actual time and output size."""
+
+    name: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    estimate_ms: float = 0.0
+    estimate_rows: int = 0
+    actual_ms: float | None = None
+    actual_rows: int | None = None
+
+
+@dataclass
+class Plan:
+    """A strategy with its steps and total estimated cost, the alternatives the planner
+    weighed (strategy -> estimated ms), and the over-fetch factor it chose."""
+
+    strategy: Strategy
+    steps: list[Step]
+    estimate_ms: float
+    overfetch: int
+    alternatives: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    actual_ms: float | None = None
+
+    def render(self) -> str:
+        """The plan as text, for ``explain()``."""
+        lines = [f"strategy: {self.strategy}  (est {self.estimate_ms:.2f} ms"
+                 + (f", actual {self.actual_ms:.2f} ms" if self.actual_ms is not None else "")
+                 + f", over-fetch x{self.overfetch})", f"why: {self.reason}"]
+        for number, step in enumerate(self.steps, start=1):
+            actual = "" if step.actual_ms is None else (
+                f"  actual {step.actual_ms:.2f} ms, {step.actual_rows} rows")
+            details = " ".join(f"{k}={v}" for k, v in step.detail.items())
+            lines.append(f"  {number}. {step.name:<16} est {step.estimate_ms:.2f} ms, "
+                         f"{step.estimate_rows} rows{actual}  {details}".rstrip())
+        if self.alternatives:
+            lines.append("alternatives: " + ", ".join(
+                f"{name} {cost:.2f} ms" for name, cost in sorted(self.alternatives.items(),
+                                                                 key=lambda kv: kv[1])))
+        return "\n".join(lines)
