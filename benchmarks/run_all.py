@@ -43,6 +43,7 @@ BENCHMARK_MODULES = (
     "bench_graph_peers",
     "bench_extract",
     "bench_ingest",
+    "bench_cache",
     "bench_targets",  # last: reads the results of the others
 )
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
