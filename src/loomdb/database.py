@@ -115,6 +115,7 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
     db = Database(backend, VectorIndexView(backend, directory, settings.index), settings)
     db.weaver = Weaver(db, _provider_factory(ml), enrichment)
     db.engine = QueryEngine(db, settings.index, open_cache(cache), _namespace(path, backend))
+    db._owns_cache = not isinstance(cache, ResultCache)  # a cache passed in is the caller's
     db._background = weaver and not read_only
     if db._background and backend.job_counts()["queued"]:
         db.weaver.start()  # resume the enrichment an earlier process left queued
@@ -122,7 +123,12 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
 
 
 def _namespace(path: str | Path, backend: Backend) -> str:
-    """The store's identity in a shared result cache (never its password)."""
+    """The store's identity in a shared result cache: the id the store keeps for itself (so
+    two machines' stores at the same path never share entries), else where it lives (never
+    with its password)."""
+    identity = backend.store_id()
+    if identity is not None:
+        return identity
     if isinstance(path, str) and "://" in path:
         scheme, _, rest = path.partition("://")
         return f"{scheme}://{rest.rpartition('@')[2]}"
@@ -211,6 +217,7 @@ class Database(Knowledge, Retrieval):
         self.weaver = weaver if weaver is not None else Weaver(self, _provider_factory(None))
         self._background = background
         self.engine = engine if engine is not None else QueryEngine(self, settings.index)
+        self._owns_cache = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -225,7 +232,7 @@ class Database(Knowledge, Retrieval):
         if self._owner and not self._closed:
             self._closed = True
             self.weaver.stop()  # after its batch in progress; queued jobs stay in the store
-            if self.engine.cache is not None:
+            if self.engine.cache is not None and self._owns_cache:
                 self.engine.cache.close()
             try:
                 if not self.settings.read_only:

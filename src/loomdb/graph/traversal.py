@@ -20,7 +20,7 @@ from ..model import Direction, Edge, Node, Path
 from ..query.filters import FilterNode, matches
 from ..storage.base import Backend
 
-__all__ = ["Subgraph", "expand", "neighbors", "shortest_path"]
+__all__ = ["Subgraph", "expand", "neighbors", "shortest_path", "walk"]
 
 FLIP: dict[Direction, Direction] = {"out": "in", "in": "out", "both": "both"}
 
@@ -80,10 +80,7 @@ def expand(
     missing = [s for s in seeds if s not in found]
     if missing:
         raise NotFound(f"seed node(s) {missing[:5]} do not exist")
-    if backend.native_graph:  # the same walk, in the server (PostgreSQL: a recursive CTE)
-        depth, edges = backend.expand_ids(tenant, seeds, hops, types, direction, limit)
-    else:
-        depth, edges = _levels(backend, tenant, seeds, hops, types, direction, limit)
+    depth, edges = walk(backend, tenant, seeds, hops, types, direction, limit)
     nodes = backend.get_nodes(tenant, list(depth))
     result = [nodes[i] for i in depth if i in nodes]
     if where is not None:
@@ -91,6 +88,17 @@ def expand(
     kept = {n.id for n in result}
     return Subgraph(result, [e for e in edges if e.src in kept and e.dst in kept],
                     {i: d for i, d in depth.items() if i in kept})
+
+
+def walk(
+    backend: Backend, tenant: str, seeds: Sequence[str], hops: int,
+    types: Sequence[str] | None, direction: Direction, limit: int,
+) -> tuple[dict[str, int], list[Edge]]:
+    """The walk behind ``expand`` without fetching nodes: each reached id with its hop (seeds
+    at 0, in discovery order) and the edge that first reached it. Seeds must exist."""
+    if backend.native_graph:  # the same walk, in the server (PostgreSQL: a recursive CTE)
+        return backend.expand_ids(tenant, seeds, hops, types, direction, limit)
+    return _levels(backend, tenant, seeds, hops, types, direction, limit)
 
 
 def _levels(

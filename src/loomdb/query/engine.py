@@ -65,20 +65,21 @@ class QueryEngine:
     def run(self, db: Database, query: Query, execute_plan: bool = True) -> QueryResult:
         """Answer ``query`` in ``db``'s tenant (or only plan it, with ``execute_plan=False``)."""
         started = time.perf_counter()
-        where = self.where_of(query)
-        key = self._key(db, query)
+        key = self._key(db, query) if query.strategy is None else None
         cached = self.cache.get(key) if key is not None and self.cache is not None else None
-        plan = self.planner.plan(query, self.statistics.of(db.tenant_name), where,
-                                 cached is not None)
-        if not execute_plan:
-            return QueryResult([], plan, False)
-        if plan.strategy == "cached-only" and cached is not None:
+        if cached is not None and execute_plan:  # a hit needs no statistics and no plan
+            plan = self.planner.cached_plan()
             plan.steps[0].actual_ms = plan.actual_ms = (time.perf_counter() - started) * 1000
             plan.steps[0].actual_rows = len(cached)
             self._record(plan)
             return QueryResult(list(cached), plan, True)
+        where = self.where_of(query)
+        plan = self.planner.plan(query, self.statistics.of(db.tenant_name), where,
+                                 cached is not None)
+        if not execute_plan:
+            return QueryResult([], plan, False)
         hits = execute(db, query, plan, where, self._embedder(db), self.planner.costs)
-        if key is not None and self.cache is not None and query.strategy is None:
+        if key is not None and self.cache is not None:
             self.cache.put(key, hits, personalized=query.user is not None)
         self._record(plan)
         return QueryResult(hits, plan, False)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidInput
-from ..graph import expand
 from ..graph.activation import spread_activation
+from ..graph.traversal import walk
 from ..model import Hit, Node
 from .filters import FilterNode, matches, parse_filter
 from .fusion import reciprocal_rank_fusion
@@ -55,9 +55,7 @@ class _State:
 def execute(db: Database, query: Query, plan: Plan, where: FilterNode | None,
             embed: Callable[[str], Matrix], costs: CostModel) -> list[Hit]:
     """Run ``plan`` for ``query``; returns the page of hits and fills in the plan's actuals."""
-    fetch = max(plan.steps[0].estimate_rows, 1) if plan.strategy == "graph-only" else \
-        (query.limit + query.offset) * plan.overfetch
-    state = _State(db, query, where, embed, fetch=fetch)
+    state = _State(db, query, where, embed, fetch=(query.limit + query.offset) * plan.overfetch)
     started = time.perf_counter()
     for step in plan.steps:
         begun = time.perf_counter()
@@ -103,6 +101,8 @@ def _anchors(state: _State, step: Step) -> None:
 
 
 def _expand(state: _State, step: Step) -> None:
+    """The neighbourhood as ids with their nearness (no node is decoded here); the graph
+    ranking keeps the ones that pass the filter, checked in the database."""
     graph = state.query.graph
     assert graph is not None
     seeds = list(graph.anchors) or state.anchors
@@ -110,21 +110,19 @@ def _expand(state: _State, step: Step) -> None:
     seeds = [s for s in seeds if s in existing]
     if not seeds:
         return
-    sub = expand(state.db.backend, state.db.tenant_name, seeds, graph.hops,
-                 list(graph.types) if graph.types else None, graph.direction, None,
-                 EXPAND_LIMIT)
+    depth, edges = walk(state.db.backend, state.db.tenant_name, seeds, graph.hops,
+                        list(graph.types) if graph.types else None, graph.direction,
+                        EXPAND_LIMIT)
     strongest: dict[str, float] = {}
-    for edge in sub.edges:
+    for edge in edges:
         for end in (edge.src, edge.dst):
             strongest[end] = max(strongest.get(end, 0.0), edge.weight)
-    for node in sub.nodes:
-        state.nodes[node.id] = node
-        nearness = 1.0 / (1.0 + sub.depth.get(node.id, 0))
-        state.reach[node.id] = nearness + 1e-3 * min(strongest.get(node.id, 0.0), 100.0)
-    matching = [n for n in sub.nodes if state.where is None or matches(state.where,
-                                                                        _node_row(n))]
-    ranked = sorted(matching, key=lambda n: -state.reach[n.id])
-    state.rankings["graph"] = [(n.id, state.reach[n.id]) for n in ranked]
+    for node_id, hop in depth.items():
+        state.reach[node_id] = 1.0 / (1.0 + hop) + 1e-3 * min(strongest.get(node_id, 0.0), 100.0)
+    kept = state.db.backend.filter_ids(state.db.tenant_name, list(depth),
+                                       parse_filter(_kind_where(state)))
+    ranked = sorted(kept, key=lambda i: -state.reach[i])
+    state.rankings["graph"] = [(i, state.reach[i]) for i in ranked]
 
 
 def _filter_only(state: _State, step: Step) -> None:
@@ -233,7 +231,7 @@ def _fuse(state: _State, step: Step) -> None:
                     for name, ranking in rankings.items()}
     if graph is not None and not graph.restrict:
         rankings["graph"] = [(i, s) for i, s in rankings.get("graph", [])]
-    fused = reciprocal_rank_fusion(rankings, state.query.weights)
+    fused = reciprocal_rank_fusion(rankings, state.query.weights)[:state.fetch]
     missing = [f.id for f in fused if f.id not in state.nodes]
     state.nodes.update(state.db.get_nodes(missing))
     single = len(rankings) == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -130,11 +130,21 @@ class Query:
         return hashlib.sha256(self.canonical().encode()).hexdigest()[:32]
 
     def canonical(self) -> str:
-        body = asdict(replace(self, use_cache=True))
+        """The query as sorted JSON, a vector as its hash (no deep copies: this runs on every
+        cached query)."""
+        body = _shallow(self)
+        body.pop("use_cache")
+        for name in ("graph", "lexical", "semantic"):
+            part = getattr(self, name)
+            body[name] = None if part is None else _shallow(part)
         if self.semantic is not None and self.semantic.vector is not None:
             vector = np.asarray(self.semantic.vector, dtype=np.float32)
             body["semantic"]["vector"] = hashlib.sha256(vector.tobytes()).hexdigest()
         return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _shallow(part: object) -> dict[str, Any]:
+    return {f.name: getattr(part, f.name) for f in fields(part)}  # type: ignore[arg-type]
 
 
 @dataclass

@@ -270,6 +270,12 @@ class Planner:
     def _plan_cached(self) -> Plan:
         return Plan("cached-only", [Step("cache", {}, 0.05, 0)], 0.05, 1)
 
+    def cached_plan(self) -> Plan:
+        """The plan of a query answered from the result cache."""
+        plan = self._plan_cached()
+        plan.reason = "the result cache holds this query at the current seq"
+        return plan
+
     @staticmethod
     def _reason(chosen: str, forced: str | None, query: Query, stats: TenantStats,
                 where: FilterNode | None) -> str:

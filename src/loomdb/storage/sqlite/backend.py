@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -61,9 +62,13 @@ def _json(value: dict[str, Any]) -> str:
     return text
 
 
+def _props(text: str) -> dict[str, Any]:
+    return {} if text == "{}" else json.loads(text)
+
+
 def _node(row: Sequence[Any]) -> Node:
     return Node(
-        id=row[0], kind=row[1], text=row[2], props=json.loads(row[3]), source=row[4],
+        id=row[0], kind=row[1], text=row[2], props=_props(row[3]), source=row[4],
         category=row[5], confidence=row[6], strength=row[7], access_count=row[8],
         created=row[9], updated=row[10], last_accessed=row[11], tenant=row[12],
     )
@@ -72,7 +77,7 @@ def _node(row: Sequence[Any]) -> Node:
 def _edge(row: Sequence[Any]) -> Edge:
     return Edge(
         src=row[0], dst=row[1], type=row[2], weight=row[3], confidence=row[4],
-        props=json.loads(row[5]), created=row[6], last_used=row[7], tenant=row[8],
+        props=_props(row[5]), created=row[6], last_used=row[7], tenant=row[8],
     )
 
 
@@ -241,6 +246,25 @@ class SqliteBackend(SqliteJobQueue, Backend):
         return int(self._db.scalar(
             f"SELECT count(*) FROM nodes n WHERE n.tenant = ?{clause}", (tenant, *params)
         ))
+
+    def filter_ids(self, tenant: str, ids: Sequence[str], where: FilterNode | None) -> list[str]:
+        clause, params = self._where(where)
+        rows = self._db.query(
+            f"SELECT n.id FROM nodes n WHERE n.tenant = ? AND n.id IN {IN_IDS}{clause}",
+            (tenant, json.dumps(list(ids)), *params))
+        kept = {row[0] for row in rows}
+        return [i for i in ids if i in kept]
+
+    def store_id(self) -> str | None:
+        """A random id written to ``meta`` on first use; a read-only or memory store that has
+        none yet answers ``None``."""
+        found = self._db.scalar("SELECT value FROM meta WHERE key = 'store_id'")
+        if found is None and not self.settings.read_only:
+            with self._db.transaction() as conn:
+                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)",
+                             (f"loomdb-{uuid.uuid4().hex}",))
+            found = self._db.scalar("SELECT value FROM meta WHERE key = 'store_id'")
+        return None if found is None else str(found)
 
     def sample_nodes(self, tenant: str, n: int) -> list[Node]:
         """A uniform random sample: random row ids from the tenant's index, then the rows."""
