@@ -132,6 +132,20 @@ class Backend(ABC):
     def count_nodes(self, tenant: str, where: FilterNode | None) -> int:
         """How many nodes match ``where``."""
 
+    def filter_ids(self, tenant: str, ids: Sequence[str], where: FilterNode | None) -> list[str]:
+        """The ids among ``ids`` that exist and match ``where``, in the given order. Backends
+        override this to filter in the database without decoding the nodes."""
+        from ..query.filters import matches
+
+        nodes = self.get_nodes(tenant, ids)
+        return [i for i in ids if i in nodes
+                and (where is None or matches(where, {**nodes[i].__dict__}))]
+
+    def store_id(self) -> str | None:
+        """A unique id the store keeps for itself (made when it is created), or ``None`` if
+        the backend has none; it names the store in a result cache shared between servers."""
+        return None
+
     def sample_nodes(self, tenant: str, n: int) -> list[Node]:
         """Up to ``n`` of the tenant's nodes, for statistics; backends override this with a
         uniform random sample (this default takes the first ``n``)."""
@@ -289,7 +303,8 @@ class Backend(ABC):
     def text_search(
         self, tenant: str, query: str, k: int, where: FilterNode | None
     ) -> list[tuple[Node, float]]:
-        """Best ``k`` nodes for ``query`` by BM25 over node text, score higher-is-better.
+        """Best ``k`` nodes for ``query`` by BM25 over node text (``ts_rank_cd`` on PostgreSQL:
+        another scale), score higher-is-better.
 
         ``query`` is plain text: every word is searched, none is syntax."""
 
