@@ -70,6 +70,8 @@ def translate_errors(where: str) -> Iterator[None]:
         raise Conflict(f"write conflicts with existing data: {exc.diag.message_primary}") from exc
     except pg_errors.ForeignKeyViolation as exc:
         raise NotFound(f"a referenced row does not exist: {exc.diag.message_primary}") from exc
+    except psycopg.IntegrityError as exc:
+        raise Conflict(f"write violates a constraint: {exc.diag.message_primary}") from exc
     except pg_errors.ReadOnlySqlTransaction as exc:
         raise InvalidInput("store is open read-only; open it for writing to write") from exc
     except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
