@@ -114,20 +114,42 @@ def _system_user() -> str | None:
     try:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
+        result = subprocess.run(["useradd", "--system", "--no-create-home", SYSTEM_USER],
+                                capture_output=True, text=True, check=False)
         try:
-            subprocess.run(["useradd", "--system", "--no-create-home", SYSTEM_USER],
-                           check=True, capture_output=True, text=True)
-        except (subprocess.SubprocessError, OSError) as exc:
+            pwd.getpwnam(SYSTEM_USER)  # created here, or by a session running beside us
+        except KeyError:
             raise ServerUnavailable(f"running as root and cannot create the user "
-                                    f"{SYSTEM_USER!r} to run PostgreSQL as: {exc}") from exc
+                                    f"{SYSTEM_USER!r} to run PostgreSQL as: "
+                                    f"{result.stderr.strip()}") from None
     return SYSTEM_USER
+
+
+def _stop_orphans(bin_dir: Path) -> None:
+    """Stop servers that killed test sessions left behind (their owner process is gone)."""
+    for root in Path(tempfile.gettempdir()).glob("loomdb-pg-*"):
+        try:
+            owner = int((root / "owner.pid").read_text())
+            os.kill(owner, 0)
+            continue  # its session is still running
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not ours to judge (being set up, or foreign)
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            subprocess.run([str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m",
+                            "immediate", "-w", "stop"], capture_output=True, timeout=30,
+                           user=_system_user(), check=False)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def start_embedded() -> Server:
     """initdb + start a server on a free port; raises ``ServerUnavailable`` with the reason."""
     bin_dir = _bin_dir()
     run_as = _system_user()
+    _stop_orphans(bin_dir)
     root = Path(tempfile.mkdtemp(prefix="loomdb-pg-"))
+    (root / "owner.pid").write_text(str(os.getpid()))
     data = root / "data"
     if run_as is not None:
         entry = pwd.getpwnam(run_as)

@@ -24,6 +24,7 @@ from loomdb.errors import (
     CorruptStore,
     InvalidInput,
     MissingDependency,
+    NotFound,
 )
 from loomdb.graph.traversal import _levels
 from loomdb.model import Edge, Node, VectorSpace
@@ -121,6 +122,18 @@ def test_a_schema_from_a_newer_loomdb_is_refused(postgres_url: str) -> None:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(CorruptStore, match="newer"):
         PostgresBackend(postgres_url, StoreSettings())
+
+
+def test_read_only_open_of_an_empty_database_is_not_found() -> None:
+    server = pg_server.server()
+    name = f"loomdb_empty_{random.randrange(10**9)}"
+    server.admin(f"CREATE DATABASE {name} OWNER {pg_server.ROLE}")
+    try:
+        server.admin("CREATE EXTENSION vector", database=name)
+        with pytest.raises(NotFound, match="no loomdb store"):
+            PostgresBackend(server.url(name), StoreSettings(read_only=True))
+    finally:
+        pg_server.drop_database(name)
 
 
 def test_read_only_refuses_writes(pg: PostgresBackend, postgres_url: str) -> None:

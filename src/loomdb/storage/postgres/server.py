@@ -15,10 +15,10 @@ from typing import Any
 import psycopg
 from psycopg.types import TypeInfo
 
-from ...errors import BackendUnavailable
+from ...errors import BackendUnavailable, CorruptStore, NotFound
 from .adapters import fetch_vector_type
 from .connection import describe, translate_errors
-from .schema import migrate
+from .schema import MIGRATIONS, migrate, schema_version
 
 __all__ = ["MIN_PGVECTOR", "MIN_SERVER", "ServerInfo", "connect", "prepare"]
 
@@ -86,6 +86,16 @@ def _ensure_pgvector(conn: psycopg.Connection[Any], where: str) -> tuple[int, ..
     return version
 
 
+def _check_schema(conn: psycopg.Connection[Any], where: str) -> None:
+    """A read-only open migrates nothing: the store must exist, at a version we know."""
+    version = schema_version(conn)
+    if version == 0:
+        raise NotFound(f"no loomdb store in {where}; open it once for writing to create one")
+    if version > len(MIGRATIONS):
+        raise CorruptStore(f"database schema v{version} is newer than this loomdb "
+                           f"(v{len(MIGRATIONS)}); upgrade loomdb")
+
+
 def _migrate(conn: psycopg.Connection[Any], where: str) -> None:
     try:
         migrate(conn)
@@ -105,7 +115,9 @@ def prepare(url: str, timeout: float, *, read_only: bool) -> ServerInfo:
             raise BackendUnavailable(f"PostgreSQL at {where} is version {server_version}; "
                                      "loomdb needs 14 or newer")
         pgvector = _ensure_pgvector(conn, where)
-        if not read_only:
+        if read_only:
+            _check_schema(conn, where)
+        else:
             _migrate(conn, where)
         role, superuser, bypass = conn.execute(
             "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
