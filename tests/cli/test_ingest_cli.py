@@ -44,3 +44,19 @@ def test_weaver_runs_queued_jobs(tmp_path: Path) -> None:
     assert "embed" in out and "entities" in out
     found = json.loads(ok("search", "Carol", "--mode", "text", "--store", store, "--json").stdout)
     assert found
+
+
+def test_query_answers_with_citations_and_explains(tmp_path: Path) -> None:
+    note = tmp_path / "curie.md"
+    note.write_text("# Curie\n\nMarie Curie isolated radium in Paris in 1902.\n")
+    store = tmp_path / "kb"
+    ok("ingest", note, "--store", store)
+    out = json.loads(ok("query", "who isolated radium", "--kind", "chunk", "--explain",
+                        "--store", store, "--json").stdout)
+    assert out["hits"][0]["citation"]["page"] == 1
+    assert out["plan"]["strategy"] in ("hybrid-parallel", "hybrid-sequential")
+    assert all(step["actual_ms"] is not None for step in out["plan"]["steps"])
+    table = ok("query", "radium", "--kind", "chunk", "--explain", "--store", store).stdout
+    assert "strategy:" in table and "curie" in table
+    bad = run("query", "radium", "--strategy", "telepathy", "--store", store)
+    assert bad.exit_code == 1 and "invalid_input" in bad.stderr
