@@ -209,6 +209,33 @@ def test_concurrent_workers_never_claim_the_same_job(pg: PostgresBackend) -> Non
     assert len(claimed) == 200 and len(set(claimed)) == 200
 
 
+def test_threads_have_their_own_transactions(pg: PostgresBackend) -> None:
+    errors: list[BaseException] = []
+    started = threading.Barrier(4)
+
+    def writer(n: int) -> None:
+        try:
+            started.wait()
+            for i in range(5):
+                with pg.transaction():  # this thread's own connection, not the others'
+                    pg.put_nodes(T, [Node(f"w{n}-{i}")], "error")
+                    assert pg.in_transaction()
+                    if i == 4:
+                        raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and not pg.in_transaction()
+    assert pg.count_nodes(T, None) == 4 * 4  # each thread committed 4, rolled back its 5th
+
+
 # -- vectors: halfvec and binary HNSW, iterative scans, exact re-scoring -------------------
 
 
@@ -396,3 +423,12 @@ def test_full_text_ranks_with_ts_rank_cd(pg: PostgresBackend) -> None:
     assert {n.id for n, _ in pg.text_search(T, "whale | the & !", 10, None)} == {"a", "c"}
     assert [n.id for n, _ in pg.text_search(T, "café", 10, None)] == ["d"]  # lowercased
     assert pg.text_search(T, "cafe", 10, None) == []  # accents are kept (no unaccent)
+
+
+def test_full_text_covers_the_start_of_huge_texts(pg: PostgresBackend) -> None:
+    rng = random.Random(0)
+    words = ["".join(rng.choices("abcdefghij", k=12)) for _ in range(120_000)]  # 1.5 MB
+    pg.put_nodes(T, [Node("big", text=" ".join(words))], "error")
+    assert [n.id for n, _ in pg.text_search(T, words[0], 10, None)] == ["big"]
+    assert pg.text_search(T, words[-1], 10, None) == []  # beyond 250,000 characters
+    assert pg.get_nodes(T, ["big"])["big"].text == " ".join(words)

@@ -49,7 +49,7 @@ Design, and where it differs from SQLite:
 - **Full text**: a generated ``tsvector`` column (``to_tsvector('simple', text)``: lowercased
   words, no stemming and no stop words, like SQLite's unicode61 tokenizer; but accents are
   kept, and URLs, e-mail addresses and hyphenated words are tokens of their own too) with a
-  GIN index. A query is its ``\\w+`` words, each quoted as a lexeme and OR-ed
+  GIN index, over the first 250,000 characters of a text (a tsvector holds at most 1 MB). A query is its ``\\w+`` words, each quoted as a lexeme and OR-ed
   (nothing in it is syntax), ranked by ``ts_rank_cd`` (cover density: how many query words a
   node holds, and how close together). Higher is better, as with SQLite's BM25, but the scale
   differs (no IDF, no length normalization): compare scores within one backend only.

@@ -39,7 +39,9 @@ CREATE TABLE nodes (
     created       double precision NOT NULL,
     updated       double precision NOT NULL,
     last_accessed double precision,
-    tsv           tsvector GENERATED ALWAYS AS (to_tsvector('simple', coalesce(text, ''))) STORED,
+    -- a tsvector holds at most 1 MB: the first 250,000 characters always fit
+    tsv           tsvector GENERATED ALWAYS AS
+                  (to_tsvector('simple', left(coalesce(text, ''), 250000))) STORED,
     UNIQUE (tenant, id)
 );
 CREATE INDEX nodes_by_kind ON nodes (tenant, kind);
