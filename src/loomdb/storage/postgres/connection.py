@@ -141,7 +141,11 @@ class Connection:
         self._local = threading.local()
         settings = {"synchronous_commit": SYNCHRONOUS[durability],
                     "lock_timeout": f"{int(busy_timeout * 1000)}ms",
-                    "default_transaction_read_only": "on" if read_only else "off"}
+                    "default_transaction_read_only": "on" if read_only else "off",
+                    # psycopg prepares repeated statements; a generic plan ignores the values
+                    # (a seed, a vector, a filter) that decide how a traversal or search
+                    # should run, so every execution is planned for its own parameters
+                    "plan_cache_mode": "force_custom_plan"}
         # session settings ride in the startup packet: no round trip per new connection
         options = " ".join(f"-c {name}={value}" for name, value in settings.items())
         self._pool = ConnectionPool(

@@ -28,11 +28,14 @@ from .rows import EDGE_FROM, decode_edge
 __all__ = ["PostgresGraph"]
 
 # The edges around a level's frontier ``fr`` as (eid, far end, weight), one SELECT per side.
+# No tenant test on edges: the frontier holds the tenant's nodes only, an edge always has its
+# endpoints' tenant, and RLS checks it anyway (a tenant test here tempted the planner into
+# AND-ing the tenant index into every lookup when statistics were missing).
 _SIDES: dict[str, tuple[str, ...]] = {
     "out": ("SELECT e.eid, e.dst AS far, e.weight FROM unnest({fr}) AS f(nid) "
-            "JOIN edges e ON e.src = f.nid WHERE e.tenant = %(t)s{types}",),
+            "JOIN edges e ON e.src = f.nid{types}",),
     "in": ("SELECT e.eid, e.src AS far, e.weight FROM unnest({fr}) AS f(nid) "
-           "JOIN edges e ON e.dst = f.nid WHERE e.tenant = %(t)s{types}",),
+           "JOIN edges e ON e.dst = f.nid{types}",),
 }
 _SIDES["both"] = _SIDES["out"] + _SIDES["in"]
 # edges by eid with the columns ``decode_edge`` reads, and that read from alias ``ed``
@@ -41,23 +44,28 @@ _EDGE_ROWS = ("SELECT e.eid, s.id AS src, d.id AS dst, e.type, e.weight, e.confi
 _EDGE_OUT = ", ".join(f"ed.{c}" for c in ("src", "dst", "type", "weight", "confidence", "props",
                                           "created", "last_used", "tenant"))
 
+# ``seen`` is a jsonb object keyed by node: ``?`` finds a key by binary search whatever the
+# planner believes about array sizes (a join against unnest(seen) became a nested loop of
+# candidates x seen on tables without statistics).
 _EXPAND = """
 WITH RECURSIVE level (hop, found, via, seen, total) AS (
-    SELECT 0, %(seeds)s::int8[], '{{}}'::int8[], %(seeds)s::int8[], cardinality(%(seeds)s::int8[])
+    SELECT 0, %(seeds)s::int8[], '{{}}'::int8[],
+           (SELECT jsonb_object_agg(s::text, 0) FROM unnest(%(seeds)s::int8[]) AS s),
+           cardinality(%(seeds)s::int8[])
   UNION ALL
-    SELECT r.hop + 1, x.found, x.via, r.seen || x.found, r.total + cardinality(x.found)
+    SELECT r.hop + 1, x.found, x.via, r.seen || x.added, r.total + cardinality(x.found)
     FROM level r CROSS JOIN LATERAL (
         SELECT coalesce(array_agg(n.far ORDER BY n.pos), '{{}}') AS found,
-               coalesce(array_agg(n.eid ORDER BY n.pos), '{{}}') AS via
+               coalesce(array_agg(n.eid ORDER BY n.pos), '{{}}') AS via,
+               coalesce(jsonb_object_agg(n.far::text, n.hop), '{{}}') AS added
         FROM (
             -- the first `room` new nodes, in the order of the edge that first reached each
-            SELECT d.far, d.eid, d.pos FROM (
+            SELECT d.far, d.eid, d.pos, r.hop + 1 AS hop FROM (
                 SELECT DISTINCT ON (c.far) c.far, c.eid, c.pos
                 FROM (SELECT a.eid, a.far,
                              row_number() OVER (ORDER BY a.weight DESC, a.eid) AS pos
                       FROM ({sides}) AS a) AS c
-                LEFT JOIN unnest(r.seen) AS s(nid) ON s.nid = c.far
-                WHERE c.pos <= (%(limit)s - r.total) * 8 + 64 AND s.nid IS NULL
+                WHERE c.pos <= (%(limit)s - r.total) * 8 + 64 AND NOT r.seen ? c.far::text
                 ORDER BY c.far, c.pos
             ) AS d ORDER BY d.pos LIMIT %(limit)s - r.total
         ) AS n
@@ -72,26 +80,30 @@ LEFT JOIN ({edge_rows}) AS ed ON ed.eid = l.eid
 ORDER BY l.hop, l.ord
 """
 
+# Here ``seen`` maps each node to the edge that reached it (null for start); the path is read
+# back from ``goal`` through it.
 _PATH = """
-WITH RECURSIVE level (hop, found, via, seen) AS (
-    SELECT 0, ARRAY[%(start)s]::int8[], ARRAY[NULL]::int8[], ARRAY[%(start)s]::int8[]
+WITH RECURSIVE level (hop, found, seen) AS (
+    SELECT 0, ARRAY[%(start)s]::int8[], jsonb_build_object(%(start)s::text, NULL)
   UNION ALL
-    SELECT r.hop + 1, x.found, x.via, r.seen || x.found
+    SELECT r.hop + 1, x.found, r.seen || x.added
     FROM level r CROSS JOIN LATERAL (
         SELECT coalesce(array_agg(n.far), '{{}}') AS found,
-               coalesce(array_agg(n.eid), '{{}}') AS via
+               coalesce(jsonb_object_agg(n.far::text, n.eid), '{{}}') AS added
         FROM (SELECT DISTINCT ON (a.far) a.far, a.eid FROM ({sides}) AS a
-              LEFT JOIN unnest(r.seen) AS s(nid) ON s.nid = a.far
-              WHERE s.nid IS NULL ORDER BY a.far, a.weight DESC, a.eid) AS n
+              WHERE NOT r.seen ? a.far::text ORDER BY a.far, a.weight DESC, a.eid) AS n
     ) AS x
     WHERE r.hop < %(max_depth)s AND cardinality(r.found) > 0 AND %(goal)s <> ALL(r.found)
 ),
-tree AS (SELECT u.nid, u.eid FROM level r, unnest(r.found, r.via) AS u(nid, eid)),
+reached AS (SELECT seen FROM level ORDER BY hop DESC LIMIT 1),
 back (nid, eid, step) AS (
-    SELECT t.nid, t.eid, 0 FROM tree t WHERE t.nid = %(goal)s
+    SELECT %(goal)s::int8, (m.seen ->> %(goal)s::text)::int8, 0 FROM reached m
+    WHERE m.seen ? %(goal)s::text
   UNION ALL
-    SELECT t.nid, t.eid, b.step + 1 FROM back b JOIN edges e ON e.eid = b.eid
-    JOIN tree t ON t.nid = CASE WHEN e.dst = b.nid AND {forward} THEN e.src ELSE e.dst END
+    SELECT p.nid, (m.seen ->> p.nid::text)::int8, b.step + 1
+    FROM back b CROSS JOIN reached m JOIN edges e ON e.eid = b.eid
+    CROSS JOIN LATERAL (SELECT CASE WHEN e.dst = b.nid AND {forward} THEN e.src
+                                    ELSE e.dst END AS nid) AS p
     WHERE b.eid IS NOT NULL
 )
 SELECT {edge_select} FROM back b JOIN ({edge_rows}) AS ed ON ed.eid = b.eid
