@@ -8,6 +8,7 @@ One module per command group; this module builds the app and lists every command
     graph.py        neighbors, path
     interchange.py  import, export
     ingest.py       ingest, watch, weaver
+    eval.py         eval
 
 A ``LoomError`` becomes one red ``error [code]: message`` line on stderr and exit code 1;
 usage errors exit with 2, as click does.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import typer
 
+from . import eval as evaluation
 from . import graph, ingest, interchange, nodes, search, store
 from .common import LoomGroup
 
@@ -38,6 +40,7 @@ COMMANDS = (
     ("ingest", ingest.ingest),
     ("watch", ingest.watch),
     ("weaver", ingest.weaver),
+    ("eval", evaluation.eval_),
 )
 
 app = typer.Typer(
