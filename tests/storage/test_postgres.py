@@ -30,7 +30,7 @@ from loomdb.graph.traversal import _levels
 from loomdb.model import Edge, Node, VectorSpace
 from loomdb.query.filters import parse_filter
 from loomdb.query.vector import exact_scores
-from loomdb.storage.base import JobSpec
+from loomdb.storage.base import Backend, JobSpec
 from loomdb.storage.postgres import PostgresBackend
 from loomdb.storage.postgres.vectors import ANN_SETTINGS, ann_settings, ann_statement
 
@@ -161,6 +161,24 @@ def test_without_the_postgres_extra_open_names_the_install(monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
     with pytest.raises(MissingDependency, match=r"pip install 'loomdb\[postgres\]'"):
         loomdb.open("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_filter_ids_store_id_and_samples(pg: PostgresBackend, postgres_url: str) -> None:
+    pg.put_nodes(T, [Node(f"n{i}", props={"g": i % 3}) for i in range(30)], "error")
+    pg.put_nodes("other", [Node("n1", props={"g": 1})], "error")
+    where = parse_filter({"props.g": 1})
+    ids = ["n4", "ghost", "n1", "n2", "n\x00"]
+    assert pg.filter_ids(T, ids, where) == ["n4", "n1"]
+    assert pg.filter_ids(T, ids, where) == Backend.filter_ids(pg, T, ids, where)
+    store = pg.store_id()
+    assert store is not None and store.startswith("loomdb-") and pg.store_id() == store
+    other = PostgresBackend(postgres_url, StoreSettings(read_only=True))
+    try:
+        assert other.store_id() == store  # the database's identity, whoever opens it
+    finally:
+        other.close()
+    sample = pg.sample_nodes(T, 10)
+    assert len(sample) == 10 and {n.tenant for n in sample} == {T}
 
 
 # -- retries and connections ----------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -224,6 +225,34 @@ class PostgresBackend(PostgresVectors, PostgresGraph, PostgresJobQueue, Backend)
         clause, params = self._where(where)
         return int(self._db.scalar(f"SELECT count(*) FROM nodes n WHERE n.tenant = %s{clause}",
                                    (tenant, *params), tenant=tenant))
+
+    def filter_ids(self, tenant: str, ids: Sequence[str], where: FilterNode | None) -> list[str]:
+        if not ids:
+            return []
+        clause, params = self._where(where)
+        rows = self._db.query(
+            f"SELECT n.id FROM nodes n WHERE n.tenant = %s AND n.id = ANY(%s::text[]){clause}",
+            (tenant, no_nul(ids), *params), tenant=tenant)
+        kept = {row[0] for row in rows}
+        return [i for i in ids if i in kept]
+
+    def store_id(self) -> str | None:
+        """A random id written to ``meta`` on first use (``None`` read-only, until then)."""
+        def read_or_make(conn: Conn) -> str | None:
+            if not self.settings.read_only:
+                conn.execute("INSERT INTO meta VALUES ('store_id', %s) ON CONFLICT DO NOTHING",
+                             (f"loomdb-{uuid.uuid4().hex}",))
+            row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            return None if row is None else str(row[0])
+
+        return self._db.run(read_or_make, ALL_TENANTS)
+
+    def sample_nodes(self, tenant: str, n: int) -> list[Node]:
+        """A uniform random sample of the tenant's nodes."""
+        rows = self._db.query(
+            f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.nid IN (SELECT nid FROM nodes "
+            "WHERE tenant = %s ORDER BY random() LIMIT %s)", (tenant, n), tenant=tenant)
+        return [decode_node(row) for row in rows]
 
     # -- edges -----------------------------------------------------------------------------
 
