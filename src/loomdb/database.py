@@ -236,7 +236,7 @@ class Database(Knowledge, Retrieval):
                 self.engine.cache.close()
             try:
                 if not self.settings.read_only:
-                    self.view.save()
+                    self.checkpoint()
             finally:
                 self.backend.close()
 
@@ -258,8 +258,21 @@ class Database(Knowledge, Retrieval):
         return self.backend.seq()
 
     def checkpoint(self) -> None:
-        """Save changed vector indexes now and purge the change log they cover."""
-        self.view.save()
+        """Save changed vector indexes now and purge the change log they cover (a backend
+        that searches vectors itself has no index files: its whole log is covered)."""
+        if self.backend.native_vectors:
+            self._purge_native_log()
+        else:
+            self.view.save()
+
+    def _purge_native_log(self) -> None:
+        if self.settings.read_only or self.backend.in_transaction():
+            return
+        seq = self.backend.seq()
+        for space in self.backend.list_spaces():
+            for tenant in self.backend.vector_tenants(space.name):
+                self.backend.record_index_stamp(tenant, space.name, seq)
+        self.backend.purge_log()
 
     # -- nodes -----------------------------------------------------------------------------
 
@@ -476,7 +489,7 @@ class Database(Knowledge, Retrieval):
             raise InvalidInput("query must be a string")
         found = self.backend.text_search(self.tenant_name, query.replace("\x00", " "),
                                          check_limit(k, "k", 10_000), self._where(where, kind))
-        return [Hit.of(n, s, {"bm25": s}) for n, s in found]
+        return [Hit.of(n, s, {self.backend.text_score: s}) for n, s in found]
 
     # -- graph -----------------------------------------------------------------------------
 
@@ -523,6 +536,8 @@ class Database(Knowledge, Retrieval):
         """Rebuild the vector index of ``space`` (or all) from the stored vectors and save it;
         ``progress(done, total)`` follows each index's build."""
         spaces = [self.space(space)] if space else self.spaces()
+        if self.backend.native_vectors:
+            return {}  # the database maintains its own indexes (PostgreSQL: pgvector HNSW)
         sizes = self.view.rebuild(spaces, progress)
         self.view.save()
         return sizes
@@ -533,11 +548,14 @@ class Database(Knowledge, Retrieval):
 
         Opening is instant because indexes are memory-mapped; without this, pages come in as
         queries touch them, which makes early queries on a cold cache slow."""
-        return self.view.warm_up([self.space(space)] if space else self.spaces())
+        spaces = [self.space(space)] if space else self.spaces()
+        return 0 if self.backend.native_vectors else self.view.warm_up(spaces)
 
     def check(self) -> list[str]:
         """Problems found: backend integrity, and index entries that differ from the tables."""
         problems = self.backend.check_integrity()
+        if self.backend.native_vectors:
+            return problems  # no index view to compare: the database keeps its own
         for space in self.spaces():
             for tenant in self.backend.vector_tenants(space.name):
                 index = self.view.get(space, tenant)

@@ -450,3 +450,25 @@ def test_full_text_covers_the_start_of_huge_texts(pg: PostgresBackend) -> None:
     assert [n.id for n, _ in pg.text_search(T, words[0], 10, None)] == ["big"]
     assert pg.text_search(T, words[-1], 10, None) == []  # beyond 250,000 characters
     assert pg.get_nodes(T, ["big"])["big"].text == " ".join(words)
+
+
+def test_the_facade_purges_the_log_and_skips_the_faiss_view(postgres_url: str) -> None:
+    """No index files on postgres: a checkpoint covers the whole change log, and check(),
+    warm_up() and reindex() leave the (unused) faiss view alone."""
+    import loomdb
+
+    db = loomdb.open(postgres_url, ml=None, weaver=False)
+    try:
+        db.create_space("text", 4)
+        db.add_nodes([{"id": f"n{i}", "text": f"node {i}"} for i in range(20)],
+                     vectors=np.eye(4, dtype=np.float32)[np.arange(20) % 4])
+        assert db.stats()["log_entries"] >= 40
+        db.checkpoint()
+        assert db.stats()["log_entries"] == 0 and db.seq > 0
+        assert db.check() == [] and db.warm_up() == 0 and db.reindex() == {}
+        assert db.view._indexes == {}  # nothing was built
+        assert set(db.text_search("node", k=3)[0].scores) == {"ts_rank_cd"}
+        db.add_node("later", text="after the checkpoint")
+        assert db.vector_search(np.eye(4, dtype=np.float32)[1], k=5)[0].score == 1.0
+    finally:
+        db.close()

@@ -73,6 +73,9 @@ class Job:
 class Backend(ABC):
     """Storage of one loomdb store. Methods are safe to call from several threads."""
 
+    #: The name of ``text_search``'s score in a hit's ``scores``: its scale is the backend's.
+    text_score: str = "bm25"
+
     # -- lifecycle -------------------------------------------------------------------------
 
     @abstractmethod

@@ -131,6 +131,7 @@ class PostgresVectors(Core):
     ``search_vectors``, the native search seam ``loomdb.query.vector`` uses."""
 
     native_vectors = True
+    text_score = "ts_rank_cd"
 
     # -- spaces ----------------------------------------------------------------------------
 
