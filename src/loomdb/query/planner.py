@@ -31,7 +31,7 @@ from .statistics import TenantStats
 
 __all__ = ["CostModel", "Planner"]
 
-EXPAND_LIMIT = 10_000      # nodes a graph part may reach (the traversal's own bound)
+EXPAND_LIMIT = 5_000       # nodes a graph part may reach (strongest edges first)
 MAX_OVERFETCH = 20
 ADAPT_RATE = 0.2           # weight of the newest observation in the moving average
 

@@ -144,6 +144,16 @@ class Backend(ABC):
         return [i for i in ids if i in nodes
                 and (where is None or matches(where, {**nodes[i].__dict__}))]
 
+    def text_scores(self, tenant: str, query: str, ids: Sequence[str],
+                    k: int) -> list[tuple[str, float]]:
+        """``text_search`` restricted to ``ids``: the best ``k`` of them with their scores
+        (same scale as ``text_search``), best first. Backends override this to score just
+        those nodes instead of searching the whole index."""
+        from ..query.filters import parse_filter
+
+        where = parse_filter({"id": {"$in": list(ids)[:10_000]}})
+        return [(n.id, s) for n, s in self.text_search(tenant, query, k, where)]
+
     def store_id(self) -> str | None:
         """A unique id the store keeps for itself (made when it is created), or ``None`` if
         the backend has none; it names the store in a result cache shared between servers."""

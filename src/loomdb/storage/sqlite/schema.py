@@ -157,7 +157,13 @@ CREATE TABLE job_totals (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Document frequencies of the full-text terms, read to leave the commonest out of queries
+# (storage/sqlite/fts.py). A view of the FTS index: it holds no data of its own.
+_V3 = """
+CREATE VIRTUAL TABLE nodes_fts_vocab USING fts5vocab (nodes_fts, 'row');
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,44 @@
+"""Full text on every backend: restricted scoring agrees with a restricted search, and very
+common words neither dominate nor slow down a query."""
+
+from __future__ import annotations
+
+import pytest
+
+from loomdb.model import Node
+from loomdb.query.filters import parse_filter
+from loomdb.storage.base import Backend
+
+T = "default"
+TEXTS = [
+    "the river Seine flows through Paris",
+    "the river Thames flows through London and the city",
+    "mountains of the Alps near Geneva",
+    "the quick brown fox jumps over the lazy dog",
+    "Paris is the capital of France, on the Seine",
+    "an über café in Zürich",
+]
+
+
+@pytest.fixture
+def texts(backend: Backend) -> Backend:
+    backend.put_nodes(T, [Node(f"t{i}", text=t) for i, t in enumerate(TEXTS)], "error")
+    backend.put_nodes(T, [Node(f"x{i}", text=f"filler number {i} with the words") for i in
+                          range(40)], "error")
+    return backend
+
+
+@pytest.mark.parametrize("query", ["Seine Paris", "the river", "cafe zurich", "fox dog"])
+def test_text_scores_equal_the_restricted_search(texts: Backend, query: str) -> None:
+    ids = ["t0", "t1", "t3", "t4", "t5", "x1"]
+    where = parse_filter({"id": {"$in": ids}})
+    searched = [(n.id, s) for n, s in texts.text_search(T, query, 10, where)]
+    scored = texts.text_scores(T, query, ids, 10)
+    assert [i for i, _ in scored] == [i for i, _ in searched]
+    assert [s for _, s in scored] == pytest.approx([s for _, s in searched], rel=1e-6)
+
+
+def test_a_word_in_most_documents_does_not_swamp_the_ranking(texts: Backend) -> None:
+    hits = texts.text_search(T, "the Seine", 3, None)
+    assert {n.id for n, _ in hits[:2]} == {"t0", "t4"}
+    assert texts.text_scores(T, "the", ["t3", "x5"], 5)  # alone, a common word still counts
