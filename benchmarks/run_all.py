@@ -38,6 +38,7 @@ BENCHMARK_MODULES = (
     "bench_core",
     "bench_search",  # after bench_core: searches the stores it built
     "bench_graph",
+    "bench_embed",
     "bench_legacy",
     "bench_peers",
     "bench_graph_peers",
