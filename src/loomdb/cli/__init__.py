@@ -7,6 +7,7 @@ One module per command group; this module builds the app and lists every command
     search.py       search
     graph.py        neighbors, path
     interchange.py  import, export
+    migrate.py      migrate
     ingest.py       ingest, watch, weaver
     eval.py         eval
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import typer
 
 from . import eval as evaluation
-from . import graph, ingest, interchange, nodes, search, store
+from . import graph, ingest, interchange, migrate, nodes, search, store
 from .common import LoomGroup
 
 __all__ = ["app", "main"]
@@ -35,6 +36,7 @@ COMMANDS = (
     ("path", graph.path),
     ("import", interchange.import_),
     ("export", interchange.export),
+    ("migrate", migrate.migrate),
     ("reindex", store.reindex),
     ("check", store.check),
     ("ingest", ingest.ingest),

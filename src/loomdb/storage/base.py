@@ -360,6 +360,40 @@ class Backend(ABC):
         """``{"queued", "running", "failed", "done"}`` totals, ``"by_task"`` with the same per
         task, and ``"last_done"`` (time of the last completion, or None)."""
 
+    # -- whole-store reading and upkeep (migrations, tools) --------------------------------
+
+    @abstractmethod
+    def tenants(self) -> list[str]:
+        """Every tenant that holds at least one node, sorted."""
+
+    @abstractmethod
+    def scan_nodes(self, tenant: str, after: int, limit: int) -> list[tuple[int, Node]]:
+        """Up to ``limit`` of the tenant's nodes in insertion order, each with its position,
+        from the first whose position is greater than ``after`` (0 starts at the beginning).
+
+        Positions only grow, so a scan that resumes from the last position it returned
+        neither repeats nor skips a node: keyset pages, as fast a million rows in as at the
+        start (``list_nodes``' offset rereads every row before it)."""
+
+    @abstractmethod
+    def scan_edges(self, tenant: str, after: int, limit: int) -> list[tuple[int, Edge]]:
+        """The tenant's edges in insertion order, in keyset pages as ``scan_nodes`` gives."""
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None:
+        """A store-wide value a tool keeps beside the data (a migration's checkpoint, say),
+        or ``None``. Such keys live apart from the backend's own bookkeeping."""
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set a store-wide value (``None`` removes it), inside the caller's transaction when
+        there is one, so that it commits together with the writes it describes."""
+
+    @abstractmethod
+    def delete_space(self, name: str) -> int:
+        """Delete a vector space with its vectors in every tenant (their removal is logged
+        like any other); returns how many vectors it held. ``NotFound`` if there is none."""
+
     # -- introspection ---------------------------------------------------------------------
 
     @abstractmethod

@@ -21,6 +21,7 @@ from ...model import Direction, Edge, Node
 from ...query.filters import FilterNode
 from ..base import Backend, OnConflict
 from .adapters import register_vector_type
+from .bulk import PostgresBulk
 from .connection import ALL_TENANTS, Conn, Connection
 from .core import no_nul
 from .graph import PostgresGraph
@@ -96,7 +97,8 @@ def _last_wins(items: Sequence[Any], key: Any, on_conflict: OnConflict, what: st
     return list(kept.values())
 
 
-class PostgresBackend(PostgresVectors, PostgresGraph, PostgresJobQueue, Backend):
+class PostgresBackend(PostgresBulk, PostgresVectors, PostgresGraph, PostgresJobQueue,
+                      Backend):
     """A store in one PostgreSQL database, e.g. ``postgresql://user@host:5432/db``.
 
     ``settings.durability`` sets ``synchronous_commit`` (full: on, normal: local, off: off);

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -18,71 +17,33 @@ from ...errors import BackendUnavailable, Conflict, CorruptStore, InvalidInput, 
 from ...model import Direction, Edge, Node, VectorSpace
 from ...query.filters import FilterNode, to_sqlite
 from ..base import Backend, Change, Labels, Matrix, OnConflict
+from .bulk import SqliteBulk
 from .connection import Connection, translate_errors
 from .fts import TermStats, bm25_scores, fts_query, tokens
 from .jobs import SqliteJobQueue
 from .lock import WriterLock
+from .rows import (
+    EDGE_COLUMNS,
+    EDGE_FROM,
+    EDGE_SELECT,
+    NODE_COLUMNS,
+    decode_edge,
+    decode_node,
+    encode_props,
+)
 from .schema import migrate
 
 __all__ = ["SqliteBackend"]
 
-NODE_COLUMNS = (
-    "n.id, n.kind, n.text, n.props, n.source, n.category, n.confidence, n.strength, "
-    "n.access_count, n.created, n.updated, n.last_accessed, n.tenant"
-)
-EDGE_FROM = "FROM edges e JOIN nodes s ON s.nid = e.src JOIN nodes d ON d.nid = e.dst"
-EDGE_COLUMNS = (
-    "s.id, d.id, e.type, e.weight, e.confidence, e.props, e.created, e.last_used, e.tenant"
-)
-EDGE_SELECT = f"SELECT {EDGE_COLUMNS} {EDGE_FROM}"
 UPDATABLE = frozenset(
     {"kind", "text", "props", "source", "category", "confidence", "strength", "access_count",
      "last_accessed", "created"}
 )
 DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
 IN_IDS = "(SELECT value FROM json_each(?))"
-ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 after an even run of backslashes
 
 
-def _json(value: dict[str, Any]) -> str:
-    # ensure_ascii=False: this SQLite's JSON paths do not match keys written as \uXXXX escapes
-    if not value:
-        return "{}"  # most edges and many nodes: skip the encoder
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"props must be a JSON object of finite values: {exc}") from exc
-    if "\\u0000" in text and ESCAPED_NUL.search(text):
-        raise InvalidInput("props strings must not contain NUL (SQLite's JSON truncates them)")
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            raise InvalidInput("props hold a string that is not valid Unicode (a lone "
-                               "surrogate)") from None
-    return text
-
-
-def _props(text: str) -> dict[str, Any]:
-    return {} if text == "{}" else json.loads(text)
-
-
-def _node(row: Sequence[Any]) -> Node:
-    return Node(
-        id=row[0], kind=row[1], text=row[2], props=_props(row[3]), source=row[4],
-        category=row[5], confidence=row[6], strength=row[7], access_count=row[8],
-        created=row[9], updated=row[10], last_accessed=row[11], tenant=row[12],
-    )
-
-
-def _edge(row: Sequence[Any]) -> Edge:
-    return Edge(
-        src=row[0], dst=row[1], type=row[2], weight=row[3], confidence=row[4],
-        props=_props(row[5]), created=row[6], last_used=row[7], tenant=row[8],
-    )
-
-
-class SqliteBackend(SqliteJobQueue, Backend):
+class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
     """A store in a directory (``loom.db``, ``LOCK``, ``index/``) or in memory (``:memory:``)."""
 
     def __init__(self, path: str | Path, settings: StoreSettings | None = None) -> None:
@@ -156,8 +117,8 @@ class SqliteBackend(SqliteJobQueue, Backend):
     def put_nodes(self, tenant: str, nodes: Sequence[Node], on_conflict: OnConflict) -> None:
         now = time.time()
         rows = [
-            (tenant, n.id, n.kind, n.text, _json(n.props), n.source, n.category, n.confidence,
-             n.strength, n.access_count, n.created if n.created is not None else now,
+            (tenant, n.id, n.kind, n.text, encode_props(n.props), n.source, n.category,
+             n.confidence, n.strength, n.access_count, n.created if n.created is not None else now,
              n.updated if n.updated is not None else now, n.last_accessed)
             for n in nodes
         ]
@@ -190,13 +151,13 @@ class SqliteBackend(SqliteJobQueue, Backend):
             f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.tenant = ? AND n.id IN {IN_IDS}",
             (tenant, json.dumps(list(ids))),
         )
-        return {row[0]: _node(row) for row in rows}
+        return {row[0]: decode_node(row) for row in rows}
 
     def update_node(self, tenant: str, node_id: str, changes: dict[str, Any]) -> Node:
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise InvalidInput(f"cannot update {sorted(unknown)}; updatable: {sorted(UPDATABLE)}")
-        values = {k: _json(v) if k == "props" else v for k, v in changes.items()}
+        values = {k: encode_props(v) if k == "props" else v for k, v in changes.items()}
         values["updated"] = time.time()
         assignments = ", ".join(f"{column} = ?" for column in values)
         with self._db.transaction() as conn:
@@ -210,7 +171,7 @@ class SqliteBackend(SqliteJobQueue, Backend):
                 f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.tenant = ? AND n.id = ?",
                 (tenant, node_id),
             ).fetchone()
-        return _node(row)
+        return decode_node(row)
 
     def delete_nodes(self, tenant: str, ids: Sequence[str]) -> int:
         with self._db.transaction() as conn:
@@ -235,7 +196,7 @@ class SqliteBackend(SqliteJobQueue, Backend):
             "ORDER BY n.nid LIMIT ? OFFSET ?",
             (tenant, *params, limit, offset),
         )
-        return [_node(row) for row in rows]
+        return [decode_node(row) for row in rows]
 
     def count_nodes(self, tenant: str, where: FilterNode | None) -> int:
         clause, params = self._where(where)
@@ -267,7 +228,7 @@ class SqliteBackend(SqliteJobQueue, Backend):
         rows = self._db.query(
             f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.nid IN (SELECT nid FROM nodes "
             "WHERE tenant = ? ORDER BY random() LIMIT ?)", (tenant, n))
-        return [_node(row) for row in rows]
+        return [decode_node(row) for row in rows]
 
     def _nids(self, conn: Any, tenant: str, ids: Sequence[str]) -> dict[str, int]:
         rows = conn.execute(
@@ -301,8 +262,8 @@ class SqliteBackend(SqliteJobQueue, Backend):
         with self._db.transaction() as conn:
             nids = self._nids(conn, tenant, [e.src for e in edges] + [e.dst for e in edges])
             rows = [
-                (tenant, nids[e.src], nids[e.dst], e.type, e.weight, e.confidence, _json(e.props),
-                 e.created if e.created is not None else now, e.last_used)
+                (tenant, nids[e.src], nids[e.dst], e.type, e.weight, e.confidence,
+                 encode_props(e.props), e.created if e.created is not None else now, e.last_used)
                 for e in edges
             ]
             try:
@@ -331,7 +292,7 @@ class SqliteBackend(SqliteJobQueue, Backend):
             sql += f" AND e.type IN {IN_IDS}"
             params.append(json.dumps(list(types)))
         rows = self._db.query(sql + " ORDER BY e.eid LIMIT ? OFFSET ?", (*params, limit, offset))
-        return [_edge(row) for row in rows]
+        return [decode_edge(row) for row in rows]
 
     def delete_edges(self, tenant: str, keys: Sequence[tuple[str, str, str]]) -> int:
         sql = (
@@ -368,7 +329,7 @@ class SqliteBackend(SqliteJobQueue, Backend):
         rows = self._db.query(
             f"SELECT * FROM ({sql}) ORDER BY 5 DESC, 1 LIMIT ?", (*params, limit)
         )
-        return [_edge(row[1:]) for row in rows]
+        return [decode_edge(row[1:]) for row in rows]
 
     # -- vector spaces and vectors ---------------------------------------------------------
 
@@ -498,7 +459,7 @@ class SqliteBackend(SqliteJobQueue, Backend):
             f"WHERE v.vid IN {IN_IDS} AND +v.space = ? AND +v.tenant = ?",
             (json.dumps([int(x) for x in labels]), space, tenant),
         )
-        return {row[0]: _node(row[1:]) for row in rows}
+        return {row[0]: decode_node(row[1:]) for row in rows}
 
     def vector_changes(self, tenant: str, space: str, after: int) -> list[Change]:
         floor = int(self._db.scalar("SELECT value FROM meta WHERE key = 'log_floor'") or 0)
@@ -571,7 +532,7 @@ class SqliteBackend(SqliteJobQueue, Backend):
             f"WHERE nodes_fts MATCH ? AND n.tenant = ?{clause} ORDER BY rank LIMIT ?",
             (match, tenant, *params, k),
         )
-        return [(_node(row), -float(row[-1])) for row in rows]
+        return [(decode_node(row), -float(row[-1])) for row in rows]
 
     # -- introspection ---------------------------------------------------------------------
 
