@@ -5,6 +5,7 @@ One module per command group; this module builds the app and lists every command
     store.py        init, stats, reindex, check
     nodes.py        add, link, get
     search.py       search
+    query.py        query (converged, with --explain)
     graph.py        neighbors, path
     interchange.py  import, export
     migrate.py      migrate
@@ -20,7 +21,7 @@ from __future__ import annotations
 import typer
 
 from . import eval as evaluation
-from . import graph, ingest, interchange, migrate, nodes, search, store
+from . import graph, ingest, interchange, migrate, nodes, query, search, store
 from .common import LoomGroup
 
 __all__ = ["app", "main"]
@@ -32,6 +33,7 @@ COMMANDS = (
     ("link", nodes.link),
     ("get", nodes.get),
     ("search", search.search),
+    ("query", query.query),
     ("neighbors", graph.neighbors),
     ("path", graph.path),
     ("import", interchange.import_),
