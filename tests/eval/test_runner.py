@@ -23,12 +23,16 @@ TOPICS = {
 
 @pytest.fixture
 def words_db(tmp_path: Path) -> Iterator[loomdb.Database]:
-    """Two chunks per topic (pages 1 and 2 of document ``<topic>.pdf``), one entity node."""
+    """Two chunks per topic (pages 1 and 2 of document ``<topic>.pdf``), an entity, notes."""
     db = loomdb.open(tmp_path / "words", ml=None, weaver=False)
     nodes = [{"id": f"{topic}-{page}", "kind": "chunk", "text": f"{text} (part {page})",
               "props": {"document": f"{topic}.pdf", "page": page}}
              for topic, text in TOPICS.items() for page in (1, 2)]
     nodes.append({"id": "curie", "kind": "entity", "text": "Marie Curie radium radium"})
+    # notes on other subjects, so that no topic word is in over 20% of the texts (full-text
+    # queries leave such common words out)
+    nodes += [{"id": f"note-{i}", "kind": "note", "text": f"an unrelated note number {i}"}
+              for i in range(8)]
     db.add_nodes(nodes)
     yield db
     db.close()
@@ -92,7 +96,7 @@ def test_where_filters_and_hostile_queries_stay_data(words_db: loomdb.Database) 
     filtered, hostile = evaluate(words_db, queries, ["bm25"])["bm25"].outcomes
     assert filtered.ranked and all(i.endswith("-2") for i in filtered.ranked)
     assert hostile.ranked[:2] in (("radium-1", "radium-2"), ("radium-2", "radium-1"))
-    assert words_db.count() == 9
+    assert words_db.count() == 17
 
 
 def test_progress_custom_strategies_and_bad_arguments(words_db: loomdb.Database) -> None:
