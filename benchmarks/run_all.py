@@ -45,6 +45,7 @@ BENCHMARK_MODULES = (
     "bench_extract",
     "bench_ingest",
     "bench_cache",
+    "bench_eval",
     "bench_targets",  # last: reads the results of the others
 )
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
