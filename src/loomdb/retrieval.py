@@ -32,7 +32,11 @@ class Retrieval:
     def _db_(self) -> Database:
         return cast("Database", self)
 
-    def _as_query(self, query: Query | None, arguments: dict[str, Any]) -> Query:
+    def _as_query(self, query: Query | str | None, arguments: dict[str, Any]) -> Query:
+        if isinstance(query, str):  # db.query("words", ...): the text of the query
+            if "text" in arguments:
+                raise InvalidInput("give the query text once, positionally or as text=")
+            query, arguments = None, {**arguments, "text": query}
         if query is not None and arguments:
             raise InvalidInput("pass a Query or keyword arguments, not both")
         if query is not None and not isinstance(query, Query):
@@ -44,8 +48,8 @@ class Retrieval:
             raise InvalidInput("offset must be an integer from 0 to 100,000")
         return built
 
-    def query(self, query: Query | None = None, /, **arguments: Any) -> list[Hit]:
-        """Answer a converged query: a ``Query``, or its keywords (``text``, ``vector``,
+    def query(self, query: Query | str | None = None, /, **arguments: Any) -> list[Hit]:
+        """Answer a converged query: a ``Query``, its text, or its keywords (``text``, ``vector``,
         ``lexical``, ``where``, ``kind``, ``near``, ``matching``, ``hops``, ``edge_types``,
         ``direction``, ``restrict``, ``k``, ``offset``, ``threshold``, ``user``, ``strategy``,
         ``weights``, ``multi_hop``, ``cache``). Hits carry each retriever's score, the fused
@@ -57,7 +61,7 @@ class Retrieval:
         """A fluent query: ``db.find().similar_to("...").near("x").limit(5).run()``."""
         return QueryBuilder(self._db_)
 
-    def explain(self, query: Query | None = None, /, *, execute: bool = True,
+    def explain(self, query: Query | str | None = None, /, *, execute: bool = True,
                 **arguments: Any) -> Plan:
         """The plan for a query: the chosen strategy and why, its steps with estimated costs,
         the alternatives weighed, and (executed by default) each step's actual time. The

@@ -42,3 +42,12 @@ def test_a_word_in_most_documents_does_not_swamp_the_ranking(texts: Backend) -> 
     hits = texts.text_search(T, "the Seine", 3, None)
     assert {n.id for n, _ in hits[:2]} == {"t0", "t4"}
     assert texts.text_scores(T, "the", ["t3", "x5"], 5)  # alone, a common word still counts
+
+
+def test_pruning_never_leaves_a_query_without_its_only_matching_word(backend: Backend) -> None:
+    backend.put_nodes(T, [Node(f"n{i}", text=f"the note {i} about the weather")
+                          for i in range(1200)]
+                      + [Node("seine", text="the river Seine in the rain")], "error")
+    assert backend.text_search(T, "the Seine", 5, None)[0][0].id == "seine"
+    assert len(backend.text_search(T, "the zebra", 5, None)) == 5  # "the" is all that matches
+    assert len(backend.text_search(T, "zebra okapi", 5, None)) == 0

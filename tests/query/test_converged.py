@@ -283,3 +283,10 @@ def test_text_queries_use_the_stores_provider(enriched_db: loomdb.Database) -> N
     curie = "entity:PERSON:marie curie"
     near = enriched_db.query(text="prizes", near=curie, kind="chunk", k=5)
     assert [h.id for h in near] and all("radium" in (h.node.text or "") for h in near)
+
+
+def test_the_text_can_be_given_positionally(world: loomdb.Database) -> None:
+    assert world.query("rivers passage", semantic=False, k=3) == \
+        world.query(text="rivers passage", semantic=False, k=3)
+    with pytest.raises(InvalidInput):
+        world.query("rivers", text="rivers")

@@ -264,7 +264,10 @@ def _multi_hop(state: _State, step: Step) -> None:
     ranked = sorted((i for i in energy if i in found and (
         where is None or matches(where, _node_row(found[i])))), key=lambda i: -energy[i])
     state.nodes.update(found)
-    state.rankings["activation"] = [(i, energy[i]) for i in ranked]
+    # the seeds lead their own ranking: activation adds passages beside them, never above
+    # them (left out, RRF pushed mere entity-sharers over the hits they came from)
+    seeded = [(i, 1.0 + s) for i, s in sorted(seeds.items(), key=lambda kv: -kv[1])]
+    state.rankings["activation"] = seeded + [(i, energy[i]) for i in ranked if i not in seeds]
     _fuse(state, step)
 
 

@@ -21,9 +21,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ...errors import LoomError
+
 __all__ = ["COMMON_SHARE", "TermStats", "bm25_scores", "fts_query", "tokens"]
 
 COMMON_SHARE = 0.2
+PRUNE_FROM = 1000  # documents: below this every word is searched
 MAX_TERMS = 64
 MEMO = 100_000
 WORD = re.compile(r"\w+")
@@ -54,19 +57,25 @@ class TermStats:
         self._lock = threading.Lock()
 
     def words(self, text: str) -> list[str]:
-        """The words of ``text`` worth searching for (see the module docstring)."""
+        """The words of ``text`` worth searching for (see the module docstring). Words in no
+        document are dropped before the rule applies, so a common word is kept when it is
+        the only one that can match; small stores (under ``PRUNE_FROM`` documents) are
+        searched for every word, as pruning only pays at scale."""
         words = list(dict.fromkeys(WORD.findall(text)))[:MAX_TERMS]
         if len(words) < 2:
             return words
         try:
             documents = self._documents_now()
+            if documents < PRUNE_FROM:
+                return words
             frequency = {w: self._frequency_of(_fold(w)) for w in words}
-        except sqlite3.OperationalError:  # a store from before schema v3, opened read-only
+        except (sqlite3.OperationalError, LoomError):  # before schema v3, opened read-only
             return words
-        if documents == 0:
-            return words
-        kept = [w for w in words if frequency[w] <= COMMON_SHARE * documents]
-        return kept or [min(words, key=lambda w: frequency[w])]
+        present = [w for w in words if frequency[w] > 0]
+        kept = [w for w in present if frequency[w] <= COMMON_SHARE * documents]
+        if kept:
+            return kept
+        return [min(present, key=lambda w: frequency[w])] if present else words
 
     def frequencies(self, terms: list[str]) -> dict[str, int]:
         """Document frequency of each (folded) term."""
