@@ -45,7 +45,9 @@ BENCHMARK_MODULES = (
     "bench_extract",
     "bench_ingest",
     "bench_cache",
+    "bench_query",
     "bench_eval",
+    "bench_postgres",
     "bench_targets",  # last: reads the results of the others
 )
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
