@@ -247,8 +247,11 @@ def test_a_damaged_cache_is_detected_and_rebuilt(
     expected = embedder.embed(short_texts[:20])
     whole = model.read_bytes()
     model.write_bytes(whole[: len(whole) // 2])  # a crash mid-copy, a full disk...
+    (folder / ".build-stale").mkdir()  # and what an interrupted build leaves behind
+    (folder / ".model.onnx.123.tmp").write_bytes(b"partial")
     rebuilt = ensure_cached_model(package_model_dir(), "int8")
     assert rebuilt == model and model.stat().st_size == len(whole)
+    assert sorted(p.name for p in folder.iterdir()) == [MANIFEST_FILE, "model.onnx"]
     again = OnnxMiniLMEmbedder(model_file=model).embed(short_texts[:20])
     np.testing.assert_allclose(again, expected, atol=1e-5)
 

@@ -28,6 +28,7 @@ import importlib
 import importlib.util
 import json
 import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -324,6 +325,16 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _clear_folder(folder: Path) -> None:
+    """Remove what an interrupted build left (manifest first: the folder is then invalid)."""
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def ensure_cached_model(model_dir: Path, precision: Precision) -> Path:
     """The cached ONNX model for ``model_dir``, built first if missing or damaged.
 
@@ -337,7 +348,7 @@ def ensure_cached_model(model_dir: Path, precision: Precision) -> Path:
     with _exclusive(folder.with_name(folder.name + ".lock")):
         if (model := _valid_model(folder, precision)) is not None:
             return model
-        (folder / MANIFEST_FILE).unlink(missing_ok=True)
+        _clear_folder(folder)
         model = folder / MODEL_FILE
         atomic_write(model, lambda temp: _build_model(model_dir, temp, precision))
         manifest = _Manifest(precision, RECIPE_VERSION, _file_sha256(model),
