@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -143,8 +144,9 @@ def _stop_orphans(bin_dir: Path) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def start_embedded() -> Server:
-    """initdb + start a server on a free port; raises ``ServerUnavailable`` with the reason."""
+def start_embedded(settings: Sequence[str] = SETTINGS) -> Server:
+    """initdb + start a server on a free port with ``settings`` (``name=value`` options;
+    the default suits tests: no durability); raises ``ServerUnavailable`` with the reason."""
     bin_dir = _bin_dir()
     run_as = _system_user()
     _stop_orphans(bin_dir)
@@ -161,7 +163,7 @@ def start_embedded() -> Server:
         for _attempt in range(3):  # the free port may be taken between probe and bind
             port = _free_port()
             options = " ".join([f"-p {port}", "-h 127.0.0.1", f"-k {root}",
-                                *(f"-c {s}" for s in SETTINGS)])
+                                *(f"-c {s}" for s in settings)])
             try:
                 _run(server, [str(bin_dir / "pg_ctl"), "-D", str(data), "-l",
                               str(root / "server.log"), "-o", options, "-w", "-t", "60",

@@ -147,6 +147,15 @@ def test_read_only_refuses_writes(pg: PostgresBackend, postgres_url: str) -> Non
         reader.close()
 
 
+def test_read_only_store_walks_the_graph(pg: PostgresBackend, postgres_url: str) -> None:
+    pg.put_nodes(T, [Node("a"), Node("b"), Node("c")], "error")
+    pg.put_edges(T, [Edge("a", "b"), Edge("b", "c")], "error")
+    with loomdb.open(postgres_url, read_only=True, ml=None, weaver=False) as db:
+        assert set(db.expand("a", hops=2).depth) == {"a", "b", "c"}  # looks nodes up unlocked
+        path = db.shortest_path("a", "c")
+        assert path is not None and [n.id for n in path.nodes] == ["a", "b", "c"]
+
+
 def test_text_postgres_cannot_store_is_a_clear_error(pg: PostgresBackend) -> None:
     with pytest.raises(InvalidInput, match="text holds a NUL"):
         pg.put_nodes(T, [Node("a", text="x\x00y")], "error")

@@ -36,12 +36,14 @@ class Core:
         return f" AND ({sql})", params
 
     @staticmethod
-    def _nids(conn: Conn, tenant: str, ids: Sequence[str]) -> dict[str, int]:
-        """Internal ids of ``ids``, locked against deletion until commit; ``NotFound`` names
-        the missing ones."""
+    def _nids(conn: Conn, tenant: str, ids: Sequence[str], lock: bool = True) -> dict[str, int]:
+        """Internal ids of ``ids``, locked against deletion until commit (reads pass
+        ``lock=False``: a read-only transaction may not lock); ``NotFound`` names the
+        missing ones."""
         wanted = sorted(set(ids))
         rows = conn.execute("SELECT id, nid FROM nodes WHERE tenant = %s AND id = ANY(%s::text[]) "
-                            "ORDER BY nid FOR KEY SHARE", (tenant, no_nul(wanted))).fetchall()
+                            f"ORDER BY nid{' FOR KEY SHARE' if lock else ''}",
+                            (tenant, no_nul(wanted))).fetchall()
         found = dict(rows)
         missing = [i for i in wanted if i not in found]
         if missing:

@@ -132,7 +132,7 @@ class PostgresGraph(Core):
         statement = _EXPAND.format(sides=sides, edge_columns=_EDGE_OUT, edge_rows=_EDGE_ROWS)
 
         def read(conn: Conn) -> list[Any]:
-            nids = self._nids(conn, tenant, seeds)
+            nids = self._nids(conn, tenant, seeds, lock=False)
             ordered = [nids[s] for s in dict.fromkeys(seeds)]
             return conn.execute(statement, {"seeds": ordered, "t": tenant, "hops": hops,
                                             "limit": limit, "types": list(types or [])}
@@ -158,7 +158,7 @@ class PostgresGraph(Core):
             edge_select=_EDGE_OUT, edge_rows=_EDGE_ROWS)
 
         def read(conn: Conn) -> list[Any]:
-            nids = self._nids(conn, tenant, no_nul([start, goal]))
+            nids = self._nids(conn, tenant, no_nul([start, goal]), lock=False)
             return conn.execute(statement, {"start": nids[start], "goal": nids[goal],
                                             "t": tenant, "max_depth": max_depth,
                                             "types": list(types or [])}).fetchall()
