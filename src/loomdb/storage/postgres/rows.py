@@ -5,12 +5,12 @@ refusing what PostgreSQL cannot hold (NUL in text) with a clear error instead of
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from ...errors import InvalidInput
 from ...model import Edge, Node, VectorSpace
+from ..props import encode_props as shared_encode
 
 __all__ = ["EDGE_COLUMNS", "EDGE_FROM", "NODE_COLUMNS", "SPACE_COLUMNS", "check_text",
            "decode_edge", "decode_node", "decode_space", "encode_props", "number"]
@@ -25,26 +25,11 @@ EDGE_COLUMNS = (
     "e.tenant"
 )
 SPACE_COLUMNS = "name, dim, model, metric, quantization, storage"
-ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 after an even run of backslashes
 
 
 def encode_props(value: dict[str, Any]) -> str:
-    """Props as JSON text, refusing what a ``json`` column cannot give back unchanged."""
-    if not value:
-        return "{}"
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"props must be a JSON object of finite values: {exc}") from exc
-    if "\\u0000" in text and ESCAPED_NUL.search(text):
-        raise InvalidInput("props strings must not contain NUL (PostgreSQL text cannot)")
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            raise InvalidInput("props hold a string that is not valid Unicode (a lone "
-                               "surrogate)") from None
-    return text
+    """Props as JSON text, refusing what a ``json`` column would not give back unchanged."""
+    return shared_encode(value, "PostgreSQL text cannot")
 
 
 def check_text(owner: str, values: Sequence[tuple[str, object]]) -> None:

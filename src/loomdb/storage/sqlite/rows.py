@@ -4,12 +4,11 @@ model objects (shared by the backend and its bulk scans)."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import InvalidInput
 from ...model import Edge, Node
+from ..props import encode_props as shared_encode
 
 __all__ = ["EDGE_COLUMNS", "EDGE_FROM", "EDGE_SELECT", "NODE_COLUMNS", "decode_edge",
            "decode_node", "decode_props", "encode_props"]
@@ -23,27 +22,11 @@ EDGE_COLUMNS = (
     "s.id, d.id, e.type, e.weight, e.confidence, e.props, e.created, e.last_used, e.tenant"
 )
 EDGE_SELECT = f"SELECT {EDGE_COLUMNS} {EDGE_FROM}"
-ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 after an even run of backslashes
 
 
 def encode_props(value: dict[str, Any]) -> str:
-    """Props as JSON text, refusing what SQLite's JSON functions would not give back."""
-    # ensure_ascii=False: this SQLite's JSON paths do not match keys written as \uXXXX escapes
-    if not value:
-        return "{}"  # most edges and many nodes: skip the encoder
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"props must be a JSON object of finite values: {exc}") from exc
-    if "\\u0000" in text and ESCAPED_NUL.search(text):
-        raise InvalidInput("props strings must not contain NUL (SQLite's JSON truncates them)")
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            raise InvalidInput("props hold a string that is not valid Unicode (a lone "
-                               "surrogate)") from None
-    return text
+    """Props as JSON text, refusing what SQLite's JSON functions would not give back unchanged."""
+    return shared_encode(value, "SQLite's JSON truncates them")
 
 
 def decode_props(text: str) -> dict[str, Any]:
