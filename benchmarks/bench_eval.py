@@ -29,7 +29,7 @@ import numpy as np
 from common import BenchConfig, Row, Section, print_sections, shared_data_dir, work_path
 
 import loomdb
-from loomdb.eval import EvalReport, EvalStrategy, GoldenQuery, evaluate, read_golden
+from loomdb.eval import EvalReport, EvalStrategy, GoldenQuery, read_golden
 from loomdb.eval.metrics import gains_of_ids, mean, ndcg_at_k
 from loomdb.eval.strategies import DEFAULT_STRATEGIES
 from loomdb.ml.bridge import MLProvider
@@ -248,7 +248,7 @@ VARIANTS = (
 def variant_rows(dataset: str, db: loomdb.Database, golden: list[Any]) -> list[Row]:
     """Fusion settings other than the defaults, on the same queries (an investigation, not
     what the default configuration achieves)."""
-    report = evaluate(db, golden, VARIANTS, k=10)
+    report = db.evaluate(golden, VARIANTS, k=10)
     return [{"dataset": dataset, "queries": len(golden), "variant": r.strategy,
              "nDCG@10": r.metrics["ndcg@10"], "recall@10": r.metrics["recall@10"],
              "MRR@10": r.metrics["mrr"], "p50 ms": r.latency_ms["p50"]}
@@ -352,11 +352,11 @@ def measure_dataset(data: Dataset, provider: MLProvider, cfg: BenchConfig,
         for number, name in enumerate(data.golden):
             golden = read_golden(golden_file(data, name, cfg.quick))
             print(f"  {data.name}/{name}: {len(golden)} queries", file=sys.stderr)
-            report = evaluate(db, golden, DEFAULT_STRATEGIES, k=cfg.k)
+            report = db.evaluate(golden, DEFAULT_STRATEGIES, k=cfg.k)
             main_set = number == 0
             deep = None
             if main_set and len(golden) <= DEEP_MAX_QUERIES:
-                deep = evaluate(db, golden, DEFAULT_STRATEGIES, k=DEEP_K)
+                deep = db.evaluate(golden, DEFAULT_STRATEGIES, k=DEEP_K)
             results.quality += report_rows(data.name, name, report, deep)
             if main_set:
                 results.targets.append(target_row(data.name, report))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "EnrichmentSettings",
     "IndexSettings",
     "StoreSettings",
     "default_store_path",
@@ -69,6 +70,28 @@ class StoreSettings:
     busy_timeout: float = 5.0
     read_only: bool = False
     index: IndexSettings = IndexSettings()
+
+
+NOVELTY_THRESHOLD = 0.92  # MiniLM cosine: paraphrases of one statement score ~0.9 and above
+
+
+@dataclass(frozen=True)
+class EnrichmentSettings:
+    """How enrichment behaves.
+
+    Args:
+        space: the vector space embeddings go to (created for the provider's model).
+        novelty_threshold: similarity at which a new message or memory counts as a repeat.
+        gated_kinds: kinds subject to novelty gating.
+        summary_words: length of document and chat summaries.
+        half_life: seconds for a memory's extra strength to halve without being met again.
+    """
+
+    space: str = "text"
+    novelty_threshold: float = NOVELTY_THRESHOLD
+    gated_kinds: tuple[str, ...] = ("message", "memory")
+    summary_words: int = 80
+    half_life: float = 7 * 86400.0
 
 
 def shared_data_dir() -> Path:

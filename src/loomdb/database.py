@@ -1,71 +1,52 @@
-"""The Database facade: one tenant's view of a store — CRUD, vectors, search, graph,
-ingestion, chats and memories, and control of the weaver that enriches them.
+"""The Database facade: one tenant's handle on a store.
 
-Every method validates its input, then calls the backend (the source of truth), the index
-view or the graph traversals. A ``Database`` is safe to share between threads.
+``open()`` builds every part of a store once — the backend, the vector index view, the ML
+provider slot, the weaver and the query engine — and ``Database`` composes them: its records
+(nodes, edges, vectors, search, graph) come from its typed base ``Store``; ingestion, chats,
+memories, enrichment and converged queries are thin calls into the pipelines, each given the
+tenant's ``Context``, never the Database. A ``Database`` is safe to share between threads.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import replace
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from os import PathLike
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from . import graph
-from .config import IndexSettings, StoreSettings
+from .cache import ResultCache, open_cache
+from .config import EnrichmentSettings, IndexSettings, StoreSettings
+from .context import Context, ProviderSlot
 from .errors import InvalidInput, MissingDependency, NotFound
+from .eval.golden import GoldenQuery
+from .eval.runner import EvalReport, ProgressCallback, evaluate
+from .eval.strategies import DEFAULT_STRATEGIES, EvalStrategy
 from .index import VectorIndexView
-from .knowledge import Knowledge
+from .ingest import pipeline
+from .ingest.chunking import ChunkSettings
+from .ingest.extract import ExtractLimits
+from .ingest.watcher import DropFolder
+from .memory import chats
+from .memory.memories import Remembered, remember
+from .memory.reasoning import ReasoningPath, strongest_paths
 from .ml.bridge import MLProvider
-from .model import (
-    METRICS,
-    QUANTIZATIONS,
-    Direction,
-    Edge,
-    Hit,
-    Metric,
-    Node,
-    Quantization,
-    VectorSpace,
-)
-from .model import (
-    Path as GraphPath,
-)
-from .query.cache import ResultCache, open_cache
-from .query.engine import QueryEngine
-from .query.filters import FilterNode, parse_filter
-from .query.vector import vector_search
-from .retrieval import Retrieval
-from .storage.base import Backend, OnConflict
+from .model import Hit, Node, NodeRef
+from .query.builder import QueryBuilder, query_from_arguments
+from .query.engine import QueryEngine, QueryResult
+from .query.personalize import UserPolicy, check_policy, load_policy, record_feedback, save_policy
+from .query.plan import Plan, Query
+from .storage.base import Backend, Job, JobSpec
 from .storage.sqlite import SqliteBackend
-from .validation import (
-    check_direction,
-    check_id,
-    check_limit,
-    check_name,
-    check_offset,
-    check_unicode,
-    check_vectors,
-    unique,
-)
-from .weaver.tasks import EnrichmentSettings
-from .weaver.worker import Weaver
+from .store import Store
+from .validation import check_id, check_limit, check_name
+from .weaver.activity import TASK_NAMES, ActivityLevel
+from .weaver.worker import Weaver, WeaverStatus
 
-__all__ = ["Database", "open"]
-
-NODE_FIELDS = frozenset(Node.__dataclass_fields__) - {"tenant"}
-EDGE_FIELDS = frozenset(Edge.__dataclass_fields__) - {"tenant"}
-CONFLICT_MODES = ("error", "replace", "ignore")
-Record = TypeVar("Record", Node, Edge)
-NODE_TEXTS = ("id", "kind", "text", "source", "category")
-EDGE_TEXTS = ("src", "dst", "type")
-STORAGE_TYPES = ("float32", "float16", "float64")
+__all__ = ["Database", "compose", "open"]
 
 
 def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
@@ -112,14 +93,40 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
         sqlite = SqliteBackend(path, settings)
         backend = sqlite
         directory = None if sqlite.directory is None else sqlite.directory / "index"
-    db = Database(backend, VectorIndexView(backend, directory, settings.index), settings)
-    db.weaver = Weaver(db, _provider_factory(ml), enrichment)
-    db.engine = QueryEngine(db, settings.index, open_cache(cache), _namespace(path, backend))
-    db._owns_cache = not isinstance(cache, ResultCache)  # a cache passed in is the caller's
-    db._background = weaver and not read_only
-    if db._background and backend.job_counts()["queued"]:
+    db = compose(backend, VectorIndexView(backend, directory, settings.index), settings,
+                 ml=ml, enrichment=enrichment, cache=cache, namespace=_namespace(path, backend),
+                 background=weaver and not read_only)
+    if db.parts.background and backend.job_counts()["queued"]:
         db.weaver.start()  # resume the enrichment an earlier process left queued
     return db
+
+
+def compose(
+    backend: Backend, view: VectorIndexView, settings: StoreSettings, *,
+    ml: MLProvider | str | None = None, enrichment: EnrichmentSettings | None = None,
+    cache: str | ResultCache | None = None, namespace: str = "", background: bool = False,
+) -> Database:
+    """A Database over an opened backend and view, every part built here, once (``open``
+    calls it; so do tools that open backends themselves, such as ``loomdb migrate``)."""
+    root = Context(Store(backend, view, settings), ProviderSlot(_provider_factory(ml)),
+                   enrichment or EnrichmentSettings())
+    parts = Parts(root, Weaver(root), QueryEngine(backend, settings.index, open_cache(cache),
+                                                  namespace),
+                  owns_cache=not isinstance(cache, ResultCache),  # one passed in is the caller's
+                  background=background)
+    return Database(parts)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What one open store is made of, built once by ``compose`` and shared by its tenant
+    handles: the default tenant's context, the weaver, the query engine."""
+
+    root: Context
+    weaver: Weaver
+    engine: QueryEngine
+    owns_cache: bool = False
+    background: bool = False
 
 
 def _namespace(path: str | Path, backend: Backend) -> str:
@@ -153,86 +160,39 @@ def _provider_factory(ml: MLProvider | str | None) -> Callable[[], MLProvider]:
     raise InvalidInput(f"ml must be 'local', an MLProvider or None, got {ml!r}")
 
 
-def _coerce(item: Any, cls: type[Record], fields: frozenset[str], tenant: str) -> Record:
-    """``item`` (a ``cls``, or a mapping of its fields) as a ``cls`` of ``tenant``."""
-    if isinstance(item, cls):
-        return replace(item, tenant=tenant)
-    if type(item) is dict or isinstance(item, Mapping):  # dict first: ABC checks are slow
-        unknown = set(item) - fields
-        if unknown:
-            raise InvalidInput(f"unknown {cls.__name__.lower()} field(s) {sorted(unknown)}")
-        return cls(**item, tenant=tenant)
-    raise InvalidInput(f"expected a {cls.__name__} or a mapping, got {type(item).__name__}")
-
-
-def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
-    node = _coerce(item, Node, NODE_FIELDS, tenant)
-    check_id(node.id)
-    if not isinstance(node.kind, str) or not node.kind:
-        raise InvalidInput(f"node {node.id!r}: kind must be a non-empty string")
-    if node.text is not None and not isinstance(node.text, str):
-        raise InvalidInput(f"node {node.id!r}: text must be a string")
-    if not isinstance(node.props, dict):
-        raise InvalidInput(f"node {node.id!r}: props must be a JSON object (dict)")
-    check_unicode(f"node {node.id!r}", NODE_TEXTS,
-                  (node.id, node.kind, node.text, node.source, node.category))
-    return node
-
-
-def _as_edge(item: Edge | Mapping[str, Any], tenant: str) -> Edge:
-    edge = _coerce(item, Edge, EDGE_FIELDS, tenant)
-    check_id(edge.src)
-    check_id(edge.dst)
-    if not isinstance(edge.type, str) or not edge.type:
-        raise InvalidInput("edge type must be a non-empty string")
-    if not isinstance(edge.weight, (int, float)) or not math.isfinite(edge.weight):
-        raise InvalidInput(f"edge {edge.src}->{edge.dst}: weight must be a finite number")
-    if not isinstance(edge.props, dict):
-        raise InvalidInput("edge props must be a JSON object (dict)")
-    check_unicode(f"edge {edge.src!r} -> {edge.dst!r}", EDGE_TEXTS,
-                  (edge.src, edge.dst, edge.type))
-    return edge
-
-
-class Database(Knowledge, Retrieval):
+class Database(Store):
     """One tenant's handle on a store. ``db.tenant(name)`` gives another tenant's."""
 
-    def __init__(
-        self,
-        backend: Backend,
-        view: VectorIndexView,
-        settings: StoreSettings,
-        tenant: str = "default",
-        owner: bool = True,
-        weaver: Weaver | None = None,
-        background: bool = False,
-        engine: QueryEngine | None = None,
-    ) -> None:
-        self.backend = backend
-        self.view = view
-        self.settings = settings
-        self.tenant_name = tenant
+    def __init__(self, parts: Parts, tenant: str = "default", *, owner: bool = True) -> None:
+        root = parts.root
+        super().__init__(root.backend, root.view, root.settings, tenant)
+        self.parts = parts
+        self.context = root.for_tenant(tenant) if tenant != root.tenant else root
         self._owner = owner
         self._closed = False
-        self.weaver = weaver if weaver is not None else Weaver(self, _provider_factory(None))
-        self._background = background
-        self.engine = engine if engine is not None else QueryEngine(self, settings.index)
-        self._owns_cache = False
+
+    @property
+    def weaver(self) -> Weaver:
+        """The store's enrichment worker (shared by every tenant handle)."""
+        return self.parts.weaver
+
+    @property
+    def engine(self) -> QueryEngine:
+        """The store's query engine: statistics, planner, executor and result cache."""
+        return self.parts.engine
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def tenant(self, name: str) -> Database:
         """A handle scoped to tenant ``name``; nothing it does reads or touches other tenants."""
-        return Database(self.backend, self.view, self.settings, check_name(name, "tenant"),
-                        owner=False, weaver=self.weaver, background=self._background,
-                        engine=self.engine)
+        return Database(self.parts, check_name(name, "tenant"), owner=False)
 
     def close(self) -> None:
         """Save the vector indexes and release the store. Tenant handles close nothing."""
         if self._owner and not self._closed:
             self._closed = True
             self.weaver.stop()  # after its batch in progress; queued jobs stay in the store
-            if self.engine.cache is not None and self._owns_cache:
+            if self.engine.cache is not None and self.parts.owns_cache:
                 self.engine.cache.close()
             try:
                 if not self.settings.read_only:
@@ -245,17 +205,6 @@ class Database(Knowledge, Retrieval):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Database]:
-        """Commit every write inside together, or none of them if the block raises."""
-        with self.backend.transaction():
-            yield self
-
-    @property
-    def seq(self) -> int:
-        """The store's change sequence number: it grows with every committed change."""
-        return self.backend.seq()
 
     def checkpoint(self) -> None:
         """Save changed vector indexes now and purge the change log they cover (a backend
@@ -274,261 +223,220 @@ class Database(Knowledge, Retrieval):
                 self.backend.record_index_stamp(tenant, space.name, seq)
         self.backend.purge_log()
 
-    # -- nodes -----------------------------------------------------------------------------
+    # -- ingestion, chats, memories -----------------------------------------------------------
 
-    def add_node(
-        self,
-        id: str,  # noqa: A002 - the model's own field name
-        kind: str = "concept",
-        text: str | None = None,
-        props: dict[str, Any] | None = None,
-        *,
-        vector: Any = None,
-        space: str = "text",
-        **fields: Any,
-    ) -> Node:
-        """Add one node (``Conflict`` if the id exists), with its vector if given."""
-        node = {"id": id, "kind": kind, "text": text, "props": props or {}, **fields}
-        vectors = None if vector is None else [vector]
-        self.add_nodes([node], vectors=vectors, space=space)
-        return self.get_node(id)
+    def ingest(
+        self, sources: str | PathLike[str] | Iterable[str | PathLike[str]] | None = None, *,
+        text: str | None = None, title: str | None = None, id: str | None = None,  # noqa: A002
+        chunking: ChunkSettings | None = None, limits: ExtractLimits | None = None,
+        password: str | None = None, strict: bool = False,
+        progress: Callable[[pipeline.IngestResult], None] | None = None,
+    ) -> list[pipeline.IngestResult]:
+        """Ingest files, directories (their PDF, text, Markdown and HTML files) or, with
+        ``text=``, a text; one result per source. Unchanged files are skipped; a file that
+        fails is reported in its result (raised with ``strict``). Enrichment (embeddings,
+        entities, summaries) is queued for the weaver in the same transaction."""
+        if text is not None and not isinstance(text, str):
+            raise InvalidInput("text= must be a string")
+        if text is not None:
+            results = [pipeline.ingest_text(self.context, text, title=title, document_id=id,
+                                            chunking=chunking)]
+        else:
+            if sources is None:
+                raise InvalidInput("ingest() needs paths or text=")
+            paths = _paths(sources)
+            results = pipeline.ingest_sources(self.context, paths, chunking=chunking,
+                                              limits=limits, password=password, strict=strict,
+                                              progress=progress)
+        self._kick()
+        return results
 
-    def add_nodes(
-        self,
-        nodes: Iterable[Node | Mapping[str, Any]],
-        *,
-        vectors: Any = None,
-        space: str = "text",
-        on_conflict: OnConflict = "error",
-    ) -> list[str]:
-        """Add nodes atomically, with one vector each if ``vectors`` is given.
+    def delete_document(self, id: NodeRef) -> int:  # noqa: A002
+        """Delete a document, its chunks and the entities only they mentioned."""
+        return pipeline.delete_document(self.context.store, check_id(id))
 
-        ``on_conflict``: ``error`` (default) raises ``Conflict`` and writes nothing;
-        ``replace`` overwrites existing nodes (keeping ``created``, edges and vectors);
-        ``ignore`` keeps them as they are.
-        """
-        if on_conflict not in CONFLICT_MODES:
-            raise InvalidInput(f"on_conflict must be one of {CONFLICT_MODES}")
-        batch = [_as_node(item, self.tenant_name) for item in nodes]
-        ids = [n.id for n in batch]
-        matrix = None
-        if vectors is not None:
-            matrix = check_vectors(self.space(space), vectors, count=len(batch))
-        with self.backend.transaction():
-            self.backend.put_nodes(self.tenant_name, batch, on_conflict)
-            if matrix is not None:
-                self.backend.put_vectors(self.tenant_name, space, ids, matrix)
-        return ids
+    def create_chat(self, title: str, topic: str | None = None, *, id: str | None = None,  # noqa: A002
+                    props: dict[str, Any] | None = None) -> Node:
+        return chats.create_chat(self.context.store, title, topic, chat_id=id, props=props)
 
-    def upsert_nodes(
-        self, nodes: Iterable[Node | Mapping[str, Any]], *, vectors: Any = None,
-        space: str = "text",
-    ) -> list[str]:
-        """Insert new nodes and replace existing ones (see ``add_nodes``)."""
-        return self.add_nodes(nodes, vectors=vectors, space=space, on_conflict="replace")
+    def add_message(self, chat: NodeRef, sender: str, content: str, role: str = "user", *,
+                    reply_to: NodeRef | None = None, id: str | None = None,  # noqa: A002
+                    props: dict[str, Any] | None = None, created: float | None = None) -> Node:
+        """Append a message to ``chat`` (``next`` from the one before, ``reply_to`` if given);
+        its embedding, entities and the chat's summary follow in the background."""
+        answered = None if reply_to is None else check_id(reply_to)
+        ref = chats.add_message(self.context.store, check_id(chat), sender, content, role,
+                                reply_to=answered, message_id=id, props=props, created=created)
+        self._kick()
+        return self.get_node(ref.id)
 
-    def get_node(self, id: str) -> Node:  # noqa: A002
-        """The node ``id``; ``NotFound`` if it does not exist in this tenant."""
-        found = self.backend.get_nodes(self.tenant_name, [check_id(id)])
-        if id not in found:
-            raise NotFound(f"node {id!r} does not exist in tenant {self.tenant_name!r}")
-        return found[id]
+    def entities_mentioned_in(self, id: NodeRef) -> list[Node]:  # noqa: A002
+        """The entities a message or chunk mentions (once the weaver has linked them)."""
+        return chats.entities_mentioned_in(self.context.store, check_id(id))
 
-    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        """The nodes among ``ids`` that exist, keyed by id."""
-        return self.backend.get_nodes(self.tenant_name, [check_id(i) for i in ids])
+    def remember(self, text: str, *, kind: str = "memory", props: dict[str, Any] | None = None,
+                 id: str | None = None) -> Remembered:  # noqa: A002
+        """Keep a fact; a repeat of a known one reinforces it instead (novelty gating)."""
+        found = remember(self.context, text, kind=kind, props=props, memory_id=id)
+        self._kick()
+        return found
 
-    def has_node(self, id: str) -> bool:  # noqa: A002
-        return bool(self.backend.get_nodes(self.tenant_name, [check_id(id)]))
+    def watch(self, directory: str | PathLike[str], *, settle: float = 1.0,
+              max_bytes: int = 200 * 2**20,
+              on_result: Callable[[pipeline.IngestResult], None] | None = None) -> DropFolder:
+        """A drop folder over ``directory``: what lands there is ingested (and what leaves
+        it deleted) once it has settled; ``start()`` it, ``stop()`` it (``loomdb[ingest]``)."""
+        return DropFolder(self, directory, settle=settle, max_bytes=max_bytes,
+                          on_result=on_result)
 
-    def update_node(self, id: str, **changes: Any) -> Node:  # noqa: A002
-        """Set the given fields (``props`` replaces the whole object); ``NotFound`` if absent."""
-        if "props" in changes and not isinstance(changes["props"], dict):
-            raise InvalidInput("props must be a JSON object (dict)")
-        return self.backend.update_node(self.tenant_name, check_id(id), changes)
+    # -- enrichment (the weaver) -----------------------------------------------------------
 
-    def delete_node(self, id: str) -> bool:  # noqa: A002
-        """Delete a node with its edges and vectors; ``False`` if it did not exist."""
-        return self.delete_nodes([id]) == 1
+    def enrich(self, ids: Sequence[NodeRef], tasks: Sequence[str] = ("embed",)) -> int:
+        """Queue enrichment of your own nodes: ``embed`` (then entities follow),
+        ``entities``, ``summarize``. Returns the jobs queued."""
+        unknown = set(tasks) - set(TASK_NAMES)
+        if unknown:
+            raise InvalidInput(f"unknown task(s) {sorted(unknown)}; tasks: {TASK_NAMES}")
+        wanted = [check_id(i) for i in ids]
+        missing = set(wanted) - set(self.get_nodes(wanted))
+        if missing:
+            raise NotFound(f"no node(s) {sorted(missing)[:5]} in tenant {self.tenant_name!r}")
+        count = self.backend.enqueue_jobs(self.tenant_name,
+                                          [JobSpec(t, i) for i in wanted for t in tasks])
+        self._kick()
+        return count
 
-    def delete_nodes(self, ids: Sequence[str]) -> int:
-        """Delete nodes with their edges and vectors; returns how many existed."""
-        return self.backend.delete_nodes(self.tenant_name, unique([check_id(i) for i in ids]))
+    def weaver_status(self) -> WeaverStatus:
+        """Workers, queue size, done and failed counts, latency, and the last event."""
+        return self.weaver.status()
 
-    def list_nodes(
-        self, where: Mapping[str, Any] | None = None, *, kind: str | None = None,
-        limit: int = 100, offset: int = 0,
-    ) -> list[Node]:
-        """Nodes matching the filter, in insertion order."""
-        return self.backend.list_nodes(self.tenant_name, self._where(where, kind),
-                                       check_limit(limit), check_offset(offset))
+    def set_activity_level(self, level: ActivityLevel) -> None:
+        """``high``: embeddings only; ``normal``: everything but consolidation; ``sleep``:
+        everything, consolidation included (queued now for this tenant)."""
+        self.weaver.set_activity(level)
+        if level == "sleep":
+            self.backend.enqueue_jobs(self.tenant_name, [JobSpec("consolidate", "*")])
+            self._kick()
 
-    def count(self, where: Mapping[str, Any] | None = None, *, kind: str | None = None) -> int:
-        """How many nodes match the filter."""
-        return self.backend.count_nodes(self.tenant_name, self._where(where, kind))
+    def wait_for_enrichment(self, timeout: float = 300.0) -> bool:
+        """Block until no job of the current activity level is ready to run (running them in
+        this thread when there is no background worker). ``False`` on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.weaver.run_until_idle(max(deadline - time.monotonic(), 0.0))
+            if self.weaver.pending() == 0:
+                return True
+            time.sleep(0.05)
+        return False
 
-    @staticmethod
-    def _where(where: Mapping[str, Any] | None, kind: str | None = None) -> FilterNode | None:
-        if kind is not None:
-            where = {"$and": [dict(where), {"kind": kind}]} if where else {"kind": kind}
-        return parse_filter(where)
+    def jobs(self, id: NodeRef | None = None, *, status: str | None = None,  # noqa: A002
+             limit: int = 100) -> list[Job]:
+        """Enrichment jobs not yet done (queued, running, failed with their error), of one
+        node or all of this tenant's."""
+        if status not in (None, "queued", "running", "failed"):
+            raise InvalidInput(f"status must be queued, running or failed, got {status!r}")
+        node = None if id is None else check_id(id)
+        return self.backend.list_jobs(self.tenant_name, node, status, check_limit(limit))
 
-    # -- edges -----------------------------------------------------------------------------
+    def _kick(self) -> None:
+        if self.parts.background:
+            self.weaver.start()
+            self.weaver.notify()
 
-    def add_edge(
-        self, src: str, dst: str, type: str = "related", weight: float = 1.0,  # noqa: A002
-        **fields: Any,
-    ) -> Edge:
-        """Add one edge ``src -> dst``; ``Conflict`` if (src, dst, type) exists."""
-        self.add_edges([{"src": src, "dst": dst, "type": type, "weight": weight, **fields}])
-        return self.get_edges(src=src, dst=dst, types=[type])[0]
+    def _as_query(self, query: Query | str | None, arguments: dict[str, Any]) -> Query:
+        if isinstance(query, str):  # db.query("words", ...): the text of the query
+            if "text" in arguments:
+                raise InvalidInput("give the query text once, positionally or as text=")
+            query, arguments = None, {**arguments, "text": query}
+        if query is not None and arguments:
+            raise InvalidInput("pass a Query or keyword arguments, not both")
+        if query is not None and not isinstance(query, Query):
+            raise InvalidInput(f"expected a loomdb Query, got {type(query).__name__}")
+        built = query if query is not None else query_from_arguments(**arguments)
+        check_limit(built.limit, "k", 10_000)
+        if isinstance(built.offset, bool) or not isinstance(built.offset, int) \
+                or not 0 <= built.offset <= 100_000:
+            raise InvalidInput("offset must be an integer from 0 to 100,000")
+        return built
 
-    def add_edges(
-        self, edges: Iterable[Edge | Mapping[str, Any]], *, on_conflict: OnConflict = "error"
-    ) -> int:
-        """Add edges atomically; ``NotFound`` if an endpoint is missing. Returns the count."""
-        if on_conflict not in CONFLICT_MODES:
-            raise InvalidInput(f"on_conflict must be one of {CONFLICT_MODES}")
-        batch = [_as_edge(item, self.tenant_name) for item in edges]
-        if batch:
-            self.backend.put_edges(self.tenant_name, batch, on_conflict)
-        return len(batch)
+    def query(self, query: Query | str | None = None, /, **arguments: Any) -> list[Hit]:
+        """Answer a converged query: a ``Query``, its text, or its keywords (``text``, ``vector``,
+        ``lexical``, ``where``, ``kind``, ``near``, ``matching``, ``hops``, ``edge_types``,
+        ``direction``, ``restrict``, ``k``, ``offset``, ``threshold``, ``user``, ``strategy``,
+        ``weights``, ``multi_hop``, ``cache``). Hits carry each retriever's score, the fused
+        score (``rrf``), how many retrievers agreed, and a citation for chunks."""
+        built = self._as_query(query, arguments)
+        return self.engine.run(self.context, built).hits
 
-    def upsert_edges(self, edges: Iterable[Edge | Mapping[str, Any]]) -> int:
-        """Insert new edges and replace the weight, confidence and props of existing ones."""
-        return self.add_edges(edges, on_conflict="replace")
+    def find(self) -> QueryBuilder:
+        """A fluent query: ``db.find().similar_to("...").near("x").limit(5).run()``."""
+        return QueryBuilder(self)
 
-    def get_edges(
-        self, *, src: str | None = None, dst: str | None = None,
-        types: Sequence[str] | None = None, limit: int = 1000, offset: int = 0,
-    ) -> list[Edge]:
-        """Edges matching every given criterion, in insertion order; page with ``offset``."""
-        return self.backend.get_edges(self.tenant_name, src, dst, types, check_limit(limit),
-                                      check_offset(offset))
+    def explain(self, query: Query | str | None = None, /, *, execute: bool = True,
+                **arguments: Any) -> Plan:
+        """The plan for a query: the chosen strategy and why, its steps with estimated costs,
+        the alternatives weighed, and (executed by default) each step's actual time. The
+        result cache is bypassed, so the plan shown is the one a cache miss would run."""
+        built = replace(self._as_query(query, arguments), use_cache=False)
+        return self.engine.run(self.context, built, execute_plan=execute).plan
 
-    def delete_edge(self, src: str, dst: str, type: str = "related") -> bool:  # noqa: A002
-        """Delete one edge; ``False`` if it did not exist."""
-        return self.backend.delete_edges(self.tenant_name, [(src, dst, type)]) == 1
+    def query_stats(self) -> dict[str, Any]:
+        """Latency per strategy, the result cache's hit rate and latency, the planner's
+        learned cost corrections."""
+        return self.engine.stats()
 
-    # -- vectors ---------------------------------------------------------------------------
+    def evaluate(
+        self, golden: Sequence[GoldenQuery],
+        strategies: Sequence[str | EvalStrategy] = DEFAULT_STRATEGIES, *, k: int = 10,
+        kind: str | None = "chunk", progress: ProgressCallback | None = None,
+    ) -> EvalReport:
+        """Retrieval quality on a golden set (``loomdb.read_golden``): every query through
+        every strategy (``dense``, ``bm25``, ``hybrid``, ``hybrid+graph``...) with the result
+        cache off, scored by recall@k, MRR, nDCG@10 and citation accuracy, and timed."""
+        def ask(query: Query) -> QueryResult:
+            return self.engine.run(self.context, query)
 
-    def create_space(
-        self, name: str, dim: int, *, model: str = "unknown", metric: Metric = "cosine",
-        quantization: Quantization = "f32", storage: str = "float32",
-    ) -> VectorSpace:
-        """Create a vector space (shared by all tenants); again with equal settings is a no-op."""
-        if isinstance(dim, bool) or not isinstance(dim, int) or not 0 < dim <= 16_384:
-            raise InvalidInput(f"dim must be an integer from 1 to 16384, got {dim!r}")
-        if metric not in METRICS or quantization not in QUANTIZATIONS:
-            raise InvalidInput(f"metric must be one of {METRICS}, quantization one of "
-                               f"{QUANTIZATIONS}")
-        if storage not in STORAGE_TYPES:
-            raise InvalidInput(f"storage must be one of {STORAGE_TYPES}")
-        space = VectorSpace(check_name(name, "space"), dim, model, metric, quantization,
-                            storage)  # type: ignore[arg-type]
-        return self.backend.create_space(space)
+        return evaluate(ask, self.context.store, golden, strategies, k=k, kind=kind,
+                        progress=progress)
 
-    def space(self, name: str = "text") -> VectorSpace:
-        """The vector space ``name``; ``NotFound`` (naming the spaces there are) if absent."""
-        return self.backend.get_space(name)
+    # -- reasoning -------------------------------------------------------------------------
 
-    def spaces(self) -> list[VectorSpace]:
-        return self.backend.list_spaces()
+    def reason(self, a: NodeRef, b: NodeRef, *, paths: int = 3,
+               max_hops: int = 4) -> list[ReasoningPath]:
+        """The strongest paths between two entities or concepts, each step with the edge and
+        the source passages that support it."""
+        return strongest_paths(self.context.store, check_id(a), check_id(b), paths=paths,
+                               max_hops=max_hops)
 
-    def set_vector(
-        self, id: str, vector: Any, *, space: str = "text", model: str | None = None  # noqa: A002
-    ) -> None:
-        """Set (or replace) the vector of node ``id`` in ``space``."""
-        self.set_vectors([id], [vector], space=space, model=model)
+    # -- personalisation -------------------------------------------------------------------
 
-    def set_vectors(
-        self, ids: Sequence[str], vectors: Any, *, space: str = "text", model: str | None = None
-    ) -> None:
-        """Set the vectors of many nodes atomically. ``model``, if given, must be the space's."""
-        matrix = check_vectors(self.space(space), vectors, model=model, count=len(ids))
-        self.backend.put_vectors(self.tenant_name, space, [check_id(i) for i in ids], matrix)
+    def user_policy(self, user: str) -> UserPolicy:
+        return load_policy(self.context.store, user)
 
-    def get_vector(self, id: str, *, space: str = "text") -> npt.NDArray[Any]:  # noqa: A002
-        """The stored vector of ``id`` in the space's storage dtype; ``NotFound`` if none."""
-        found = self.backend.get_vectors(self.tenant_name, space, [check_id(id)])
-        if id not in found:
-            raise NotFound(f"node {id!r} has no vector in space {space!r}")
-        return found[id]
+    def set_user_policy(
+        self, user: str, *, boosts: dict[str, dict[str, float]] | None = None,
+        exclude: dict[str, list[str]] | None = None,
+        recency_half_life: float | None = None, recency_weight: float | None = None,
+    ) -> UserPolicy:
+        """Set a user's boosts (positive) and penalties (negative) by kind, category and
+        source, hard exclusions, and recency preference; unspecified parts are kept."""
+        policy = load_policy(self.context.store, user)
+        if boosts is not None:
+            policy.boosts = {f: dict(v) for f, v in boosts.items()}
+        if exclude is not None:
+            policy.exclude = {f: list(v) for f, v in exclude.items()}
+        if recency_half_life is not None:
+            policy.recency_half_life = recency_half_life
+        if recency_weight is not None:
+            policy.recency_weight = recency_weight
+        save_policy(self.context.store, check_policy(policy))
+        return policy
 
-    def get_vectors(self, ids: Sequence[str], *, space: str = "text") -> dict[str, Any]:
-        """The stored vectors of those ``ids`` that have one in ``space``, keyed by id."""
-        self.space(space)
-        return self.backend.get_vectors(self.tenant_name, space, [check_id(i) for i in ids])
-
-    def delete_vector(self, id: str, *, space: str = "text") -> bool:  # noqa: A002
-        return self.backend.delete_vectors(self.tenant_name, space, [check_id(id)]) == 1
-
-    # -- search ----------------------------------------------------------------------------
-
-    def vector_search(
-        self, vector: Any, k: int = 10, *, space: str = "text",
-        where: Mapping[str, Any] | None = None, kind: str | None = None,
-        exact: bool = False, model: str | None = None,
-    ) -> list[Hit]:
-        """The ``k`` nodes nearest to ``vector``, best first (score: higher is better).
-
-        With a filter, ``k`` results come back whenever ``k`` matching nodes have vectors.
-        """
-        vector_space = self.space(space)
-        query = check_vectors(vector_space, vector, model=model, count=1)[0]
-        return vector_search(self.backend, self.view, self.settings.index, self.tenant_name,
-                             vector_space, query, check_limit(k, "k", 10_000),
-                             self._where(where, kind), exact)
-
-    def text_search(
-        self, query: str, k: int = 10, *, where: Mapping[str, Any] | None = None,
-        kind: str | None = None,
-    ) -> list[Hit]:
-        """Full-text search by BM25 over node text; every word of ``query`` counts."""
-        if not isinstance(query, str):
-            raise InvalidInput("query must be a string")
-        found = self.backend.text_search(self.tenant_name, query.replace("\x00", " "),
-                                         check_limit(k, "k", 10_000), self._where(where, kind))
-        return [Hit.of(n, s, {self.backend.text_score: s}) for n, s in found]
-
-    # -- graph -----------------------------------------------------------------------------
-
-    def neighbors(
-        self, id: str, *, types: Sequence[str] | None = None,  # noqa: A002
-        direction: Direction = "out", where: Mapping[str, Any] | None = None, limit: int = 100,
-    ) -> list[tuple[Node, Edge]]:
-        """Nodes one edge from ``id``, with that edge, strongest first."""
-        return graph.neighbors(self.backend, self.tenant_name, check_id(id), types,
-                               check_direction(direction), self._where(where),
-                               check_limit(limit))
-
-    def expand(
-        self, ids: Sequence[str] | str, *, hops: int = 2, types: Sequence[str] | None = None,
-        direction: Direction = "out", where: Mapping[str, Any] | None = None,
-        limit: int = 1000,
-    ) -> graph.Subgraph:
-        """Everything within ``hops`` edges of ``ids`` (at most ``limit`` nodes)."""
-        seeds = [ids] if isinstance(ids, str) else list(ids)
-        return graph.expand(self.backend, self.tenant_name, [check_id(i) for i in seeds],
-                            check_limit(hops, "hops", 10), types, check_direction(direction),
-                            self._where(where), check_limit(limit))
-
-    def shortest_path(
-        self, start: str, goal: str, *, weighted: bool = False, max_depth: int = 6,
-        types: Sequence[str] | None = None, direction: Direction = "out",
-    ) -> GraphPath | None:
-        """The shortest path ``start -> goal`` (fewest edges, or least total weight when
-        ``weighted``), or ``None`` if there is none within ``max_depth`` edges."""
-        return graph.shortest_path(self.backend, self.tenant_name, check_id(start),
-                                   check_id(goal), weighted, check_limit(max_depth, "max_depth",
-                                                                         100),
-                                   types, check_direction(direction))
+    def feedback(self, user: str, id: NodeRef, event: str) -> UserPolicy:  # noqa: A002
+        """Learn from ``event`` (``clicked``, ``useful``, ``not_useful``) on node ``id``."""
+        return record_feedback(self.context.store, user, check_id(id), event)
 
     # -- maintenance -----------------------------------------------------------------------
-
-    def stats(self) -> dict[str, Any]:
-        """Counts of this tenant's nodes by kind, edges by type and vectors by space."""
-        return self.backend.stats(self.tenant_name)
 
     def reindex(
         self, space: str | None = None, *, progress: Callable[[int, int], None] | None = None
@@ -565,3 +473,15 @@ class Database(Knowledge, Retrieval):
                     problems.append(f"index {space.name}/{tenant} holds {len(live)} vectors, "
                                     f"the store {len(stored)}")
         return problems
+
+
+def _paths(sources: object) -> list[str | PathLike[str]]:
+    """``sources`` as a list of paths: one path, or an iterable of them."""
+    if isinstance(sources, (str, PathLike)):
+        return [sources]
+    if isinstance(sources, bytes) or not isinstance(sources, Iterable):
+        raise InvalidInput("ingest() takes a path or a list of paths (text= for a text)")
+    paths = list(sources)
+    if not all(isinstance(p, (str, PathLike)) for p in paths):
+        raise InvalidInput("ingest() paths must be strings or path objects")
+    return paths

@@ -17,6 +17,7 @@ __all__ = [
     "Hit",
     "Metric",
     "Node",
+    "NodeRef",
     "Path",
     "Quantization",
     "VectorSpace",
@@ -52,6 +53,9 @@ class Node:
     updated: float | None = None
     last_accessed: float | None = None
     tenant: str = "default"
+
+
+NodeRef = str | Node  # every API method that takes a node id also takes the Node itself
 
 
 @dataclass(frozen=True)

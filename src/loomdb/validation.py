@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import DimensionMismatch, InvalidInput, InvalidVector, ModelMismatch
-from .model import DIRECTIONS, VectorSpace
+from .model import DIRECTIONS, Node, VectorSpace
 
 __all__ = [
     "check_direction",
@@ -40,6 +40,9 @@ def check_name(value: Any, what: str) -> str:
 
 
 def check_id(value: Any) -> str:
+    """A node id, or the id of a ``Node`` the API returned, checked."""
+    if isinstance(value, Node):
+        value = value.id
     if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH or "\x00" in value:
         raise InvalidInput(
             f"node id {value!r:.80} is invalid: ids are non-empty strings of at most "

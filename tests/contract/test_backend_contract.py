@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from loomdb.errors import Conflict, CorruptStore, NotFound
+from loomdb.filters import parse_filter
 from loomdb.model import Edge, Node, VectorSpace
-from loomdb.query.filters import parse_filter
 from loomdb.storage.base import Backend
 
 T = "default"

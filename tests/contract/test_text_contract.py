@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from loomdb.filters import parse_filter
 from loomdb.model import Node
-from loomdb.query.filters import parse_filter
 from loomdb.storage.base import Backend
 
 T = "default"

@@ -10,7 +10,7 @@ import pytest
 
 import loomdb
 from loomdb.errors import InvalidInput
-from loomdb.eval import EvalStrategy, evaluate, parse_golden
+from loomdb.eval import EvalStrategy, parse_golden
 from loomdb.eval.golden import GoldenQuery
 
 TOPICS = {
@@ -48,7 +48,7 @@ def test_scores_by_gold_ids_match_the_ranking(words_db: loomdb.Database) -> None
     queries = golden({"query": "radium polonium", "gold_ids": ["radium-2", "nowhere"]},
                      {"query": "penicillin mould", "gold_ids": {"penicillin-1": 2, "dna-1": 0}},
                      {"query": "DNA double helix", "gold_ids": ["dna-1", "dna-2"]})
-    report = evaluate(words_db, queries, ["bm25"], k=3)
+    report = words_db.evaluate(queries, ["bm25"], k=3)
     bm25 = report["bm25"]
     ranked = [h.id for h in words_db.text_search("radium polonium", 3, kind="chunk")]
     first = bm25.outcomes[0]
@@ -71,7 +71,7 @@ def test_gold_documents_count_once_and_pages_matter(words_db: loomdb.Database) -
         {"query": "Einstein relativity", "gold": [{"document": "relativity.pdf", "page": 1},
                                                    {"document": "relativity.pdf", "page": 2}]},
     )
-    whole, wrong_page, both_pages = evaluate(words_db, queries, ["bm25"], k=4)["bm25"].outcomes
+    whole, wrong_page, both_pages = words_db.evaluate(queries, ["bm25"], k=4)["bm25"].outcomes
     assert whole.recall == 1.0 and whole.ndcg == 1.0  # two chunks of radium.pdf, counted once
     assert (wrong_page.recall, wrong_page.cited, wrong_page.reciprocal_rank) == (0.0, False, 0)
     assert both_pages.recall == 1.0 and both_pages.ndcg == pytest.approx(1.0)
@@ -81,11 +81,11 @@ def test_kind_comes_from_the_query_or_the_default(words_db: loomdb.Database) -> 
     queries = golden({"query": "Marie Curie radium", "gold_ids": ["curie"], "kind": "entity"},
                      {"query": "Marie Curie radium", "gold_ids": ["curie"]},
                      {"query": "Marie Curie radium", "gold_ids": ["curie"], "kind": "*"})
-    entity, chunk, anything = evaluate(words_db, queries, ["bm25"], k=5)["bm25"].outcomes
+    entity, chunk, anything = words_db.evaluate(queries, ["bm25"], k=5)["bm25"].outcomes
     assert entity.ranked == ("curie",) and entity.cited is None  # an entity cites nothing
     assert "curie" not in chunk.ranked and chunk.recall == 0.0
     assert anything.ranked[0] == "curie"
-    assert evaluate(words_db, queries[1:2], ["bm25"], kind="*")["bm25"].outcomes[0].recall == 1
+    assert words_db.evaluate(queries[1:2], ["bm25"], kind="*")["bm25"].outcomes[0].recall == 1
 
 
 def test_where_filters_and_hostile_queries_stay_data(words_db: loomdb.Database) -> None:
@@ -93,7 +93,7 @@ def test_where_filters_and_hostile_queries_stay_data(words_db: loomdb.Database) 
         {"query": "radium Curie", "gold_ids": ["radium-1"], "where": {"props.page": 2}},
         {"query": '" OR 1=1; DROP TABLE nodes; -- NEAR(radium) *', "gold_ids": ["radium-1"]},
     )
-    filtered, hostile = evaluate(words_db, queries, ["bm25"])["bm25"].outcomes
+    filtered, hostile = words_db.evaluate(queries, ["bm25"])["bm25"].outcomes
     assert filtered.ranked and all(i.endswith("-2") for i in filtered.ranked)
     assert hostile.ranked[:2] in (("radium-1", "radium-2"), ("radium-2", "radium-1"))
     assert words_db.count() == 17
@@ -105,15 +105,15 @@ def test_progress_custom_strategies_and_bad_arguments(words_db: loomdb.Database)
     seen: list[tuple[str, int, int]] = []
     shallow = EvalStrategy("bm25-depth-1", {"semantic": False, "strategy": "lexical-only"},
                            depth=1)
-    report = evaluate(words_db, queries, ["bm25", shallow], k=5,
+    report = words_db.evaluate(queries, ["bm25", shallow], k=5,
                       progress=lambda *args: seen.append(args))
     assert seen == [("bm25", 1, 2), ("bm25", 2, 2), ("bm25-depth-1", 1, 2),
                     ("bm25-depth-1", 2, 2)]
     assert all(len(o.ranked) == 1 for o in report["bm25-depth-1"].outcomes)
     with pytest.raises(InvalidInput, match="unknown strategy"):
-        evaluate(words_db, queries, ["telepathy"])
+        words_db.evaluate(queries, ["telepathy"])
     with pytest.raises(InvalidInput, match="k must be"):
-        evaluate(words_db, queries, ["bm25"], k=0)
+        words_db.evaluate(queries, ["bm25"], k=0)
     with pytest.raises(InvalidInput, match="set per query"):
         EvalStrategy("mine", {"k": 3})
 
@@ -143,7 +143,7 @@ def test_every_default_strategy_on_ingested_text(enriched_db: loomdb.Database) -
         enriched_db.ingest(text="\n\n".join(sentences), title=name, id=name)
     assert enriched_db.wait_for_enrichment()
     queries = golden(*({"query": q, "gold": [{"document": d}]} for q, d in QUESTIONS))
-    report = evaluate(enriched_db, queries, k=5)
+    report = enriched_db.evaluate(queries, k=5)
     assert [r.strategy for r in report.strategies] == ["dense", "bm25", "hybrid",
                                                        "hybrid+graph"]
     for name in ("dense", "hybrid", "hybrid+graph"):

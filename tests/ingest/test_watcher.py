@@ -23,7 +23,7 @@ def folder(enriched_db: loomdb.Database,
     inbox.mkdir()
     (inbox / "already.txt").write_text("Alice met Bob in Paris.")
     results: list[IngestResult] = []
-    drop = DropFolder(enriched_db, inbox, settle=0.3, max_bytes=10_000, on_result=results.append)
+    drop = enriched_db.watch(inbox, settle=0.3, max_bytes=10_000, on_result=results.append)
     drop.start()
     yield drop, results
     drop.stop()

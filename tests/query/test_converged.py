@@ -176,11 +176,11 @@ def test_repeated_queries_hit_the_cache_until_a_write(world: loomdb.Database) ->
     first = world.query(vector=vector, k=5)
     engine = world.engine
     assert world.explain(vector=vector, k=5).strategy == "vector-only"  # explain: no cache
-    again = engine.run(world, Query(semantic=SemanticPart(vector=tuple(vector)), limit=5))
+    again = engine.run(world.context, Query(semantic=SemanticPart(vector=tuple(vector)), limit=5))
     assert again.cached and again.plan.strategy == "cached-only"
     assert [h.id for h in again.hits] == [h.id for h in first]
     world.add_node("new", kind="chunk", text="fresh", vector=vector)  # the exact query vector
-    after = engine.run(world, Query(semantic=SemanticPart(vector=tuple(vector)), limit=5))
+    after = engine.run(world.context, Query(semantic=SemanticPart(vector=tuple(vector)), limit=5))
     assert not after.cached and after.hits[0].id == "new"
     stats = world.query_stats()
     assert stats["cache"].hits >= 1 and stats["queries"]["cached-only"]["p50_ms"] < 5
@@ -192,7 +192,7 @@ def test_tenants_and_users_do_not_share_cache_entries(world: loomdb.Database) ->
     other = world.tenant("other")
     other.create_space("elsewhere", DIM) if False else None
     assert other.query(vector=vector, k=5) == []  # nothing there: not the cached answer
-    result = world.engine.run(world, Query(semantic=SemanticPart(vector=tuple(vector)),
+    result = world.engine.run(world.context, Query(semantic=SemanticPart(vector=tuple(vector)),
                                            limit=5, user="bob"))
     assert not result.cached
 

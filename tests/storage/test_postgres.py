@@ -26,10 +26,10 @@ from loomdb.errors import (
     MissingDependency,
     NotFound,
 )
+from loomdb.filters import parse_filter
 from loomdb.graph.traversal import _levels
 from loomdb.model import Edge, Node, VectorSpace
-from loomdb.query.filters import parse_filter
-from loomdb.query.vector import exact_scores
+from loomdb.similarity import exact_scores
 from loomdb.storage.base import Backend, JobSpec
 from loomdb.storage.postgres import PostgresBackend
 from loomdb.storage.postgres.vectors import ANN_SETTINGS, ann_settings, ann_statement

@@ -127,7 +127,7 @@ def _parse_object(text: str | None, what: str, error: type[InvalidInput]) -> dic
 
 
 def parse_filter_json(text: str | None) -> dict[str, Any] | None:
-    """``--where``: a JSON filter object (see ``loomdb.query.filters``), or None."""
+    """``--where``: a JSON filter object (see ``loomdb.filters``), or None."""
     return None if text is None else _parse_object(text, "--where", InvalidFilter)
 
 

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from loomdb.errors import NotFound
-from loomdb.eval import DEFAULT_STRATEGIES, STRATEGIES, EvalReport, evaluate, read_golden
+from loomdb.eval import DEFAULT_STRATEGIES, STRATEGIES, EvalReport, read_golden
 from loomdb.eval.runner import NDCG_CUTOFF
 
 from .common import JsonOpt, StoreOpt, TenantOpt, cell, open_store, print_json, stdout
@@ -41,9 +41,9 @@ def eval_(
     names = strategy or list(DEFAULT_STRATEGIES)
     with open_store(store, tenant) as db, _bar(not as_json) as progress:
         tasks = {name: progress.add_task(name, total=len(golden)) for name in names}
-        report = evaluate(db, golden, names, k=k, kind=kind,
-                          progress=lambda name, done, _: progress.update(tasks[name],
-                                                                         completed=done))
+        report = db.evaluate(golden, names, k=k, kind=kind,
+                             progress=lambda name, done, _: progress.update(tasks[name],
+                                                                            completed=done))
     if as_json:
         print_json(report.to_dict())
         return

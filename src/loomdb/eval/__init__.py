@@ -4,12 +4,12 @@
     metrics.py     recall@k, MRR, nDCG@k with graded relevance (trec_eval's definitions)
     strategies.py  the named strategies (dense, bm25, hybrid, hybrid+graph...) and their
                    db.query arguments
-    runner.py      evaluate(db, golden, strategies, k) -> EvalReport
+    runner.py      evaluate(ask, store, golden, strategies, k) -> EvalReport, which
+                   ``Database.evaluate`` runs
 
 Example::
 
-    from loomdb.eval import evaluate, read_golden
-    report = evaluate(db, read_golden("golden.jsonl"), ["dense", "bm25", "hybrid"])
+    report = db.evaluate(loomdb.read_golden("golden.jsonl"), ["dense", "bm25", "hybrid"])
     report["hybrid"].metrics["ndcg@10"]
 """
 

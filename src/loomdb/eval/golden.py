@@ -12,7 +12,7 @@ One JSON object per line (blank lines are skipped)::
   ``document`` (and the ``page``, when given); each entry may carry a ``grade``. Each entry
   counts once, however many chunks of it are retrieved.
 - Optional: ``id`` (a name for the query), ``where`` (a metadata filter, see
-  ``loomdb.query.filters``), ``kind`` (the node kind searched; ``"*"`` for any kind; absent:
+  ``loomdb.filters``), ``kind`` (the node kind searched; ``"*"`` for any kind; absent:
   the evaluation's default). Other keys are ignored, so a golden set may carry answers or
   notes.
 
@@ -31,8 +31,8 @@ from os import PathLike
 from typing import Any
 
 from ..errors import InvalidFilter, InvalidInput
+from ..filters import parse_filter
 from ..model import Citation
-from ..query.filters import parse_filter
 from ..validation import MAX_ID_LENGTH
 
 __all__ = [

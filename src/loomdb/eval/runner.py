@@ -16,23 +16,23 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..model import Hit, citation_of
+from ..query.engine import QueryResult
 from ..query.plan import Query
+from ..store import Store
 from ..validation import check_limit
 from .golden import ANY_KIND, GoldDocument, GoldenQuery
 from .metrics import Gains, gains_of_ids, mean, ndcg_at_k, recall_at_k, reciprocal_rank
 from .strategies import DEFAULT_STRATEGIES, EvalStrategy, resolve_strategy
 
-if TYPE_CHECKING:
-    from ..database import Database
-
 __all__ = ["EvalReport", "ProgressCallback", "QueryOutcome", "StrategyReport", "evaluate"]
 
 ProgressCallback = Callable[[str, int, int], None]  # (strategy, queries done, queries in all)
+Ask = Callable[[Query], QueryResult]
 NDCG_CUTOFF = 10
 ID_BATCH = 1_000
 
@@ -121,14 +121,15 @@ class _Context:
 
 
 def evaluate(
-    db: Database, golden: Sequence[GoldenQuery],
+    ask: Ask, store: Store, golden: Sequence[GoldenQuery],
     strategies: Sequence[str | EvalStrategy] = DEFAULT_STRATEGIES, *, k: int = 10,
     kind: str | None = "chunk", progress: ProgressCallback | None = None,
 ) -> EvalReport:
-    """Run every golden query through every strategy and score it.
+    """Run every golden query through every strategy and score it (``Database.evaluate``).
 
     Args:
-        db: the store (tenant handle) to evaluate.
+        ask: answers a query with the plan that produced it, the result cache off.
+        store: the tenant's records, for the gold nodes' citations.
         golden: the queries (``read_golden``).
         strategies: names from ``loomdb.eval.strategies.STRATEGIES`` or custom ones.
         k: hits asked per query; recall is recall@k, MRR is over these k.
@@ -138,22 +139,22 @@ def evaluate(
     """
     check_limit(k, "k", 10_000)
     resolved = [resolve_strategy(s) for s in strategies]
-    sources, missing = _gold_sources(db, golden)
+    sources, missing = _gold_sources(store, golden)
     context = _Context(k, None if kind == ANY_KIND else kind, sources)
-    reports = tuple(_run_strategy(db, golden, strategy, context, progress)
+    reports = tuple(_run_strategy(ask, golden, strategy, context, progress)
                     for strategy in resolved)
     return EvalReport(k, len(golden), reports, tuple(missing))
 
 
-def _run_strategy(db: Database, golden: Sequence[GoldenQuery], strategy: EvalStrategy,
+def _run_strategy(ask: Ask, golden: Sequence[GoldenQuery], strategy: EvalStrategy,
                   context: _Context, progress: ProgressCallback | None) -> StrategyReport:
     if golden:  # warm-up, untimed: loads the model and warms the caches
-        db.engine.run(db, _query(strategy, golden[0], context))
+        ask(_query(strategy, golden[0], context))
     outcomes = []
     for done, item in enumerate(golden, start=1):
         query = _query(strategy, item, context)
         started = time.perf_counter()
-        result = db.engine.run(db, query)
+        result = ask(query)
         ms = (time.perf_counter() - started) * 1000
         outcomes.append(_outcome(item, result.hits, ms, result.plan.strategy, context))
         if progress is not None:
@@ -191,14 +192,14 @@ def _document_gains(hits: Sequence[Hit], gold: Sequence[GoldDocument]) -> Gains:
     return gains
 
 
-def _gold_sources(db: Database, golden: Sequence[GoldenQuery]
+def _gold_sources(store: Store, golden: Sequence[GoldenQuery]
                   ) -> tuple[dict[int, tuple[GoldDocument, ...]], list[str]]:
     """For id-judged queries, the sources their relevant gold nodes cite (by golden line),
     and the gold ids the store does not have."""
     wanted = sorted({i for q in golden for i, grade in q.gold_ids.items() if grade > 0})
     nodes = {}
     for start in range(0, len(wanted), ID_BATCH):
-        nodes.update(db.get_nodes(wanted[start:start + ID_BATCH]))
+        nodes.update(store.get_nodes(wanted[start:start + ID_BATCH]))
     sources: dict[int, tuple[GoldDocument, ...]] = {}
     for item in golden:
         cites = [citation_of(nodes[i]) for i, grade in item.gold_ids.items()

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import InvalidInput, NotFound
+from ..filters import FilterNode, matches
 from ..model import Direction, Edge, Node, Path
-from ..query.filters import FilterNode, matches
 from ..storage.base import Backend
 
 __all__ = ["Subgraph", "expand", "neighbors", "shortest_path", "walk"]

@@ -25,8 +25,9 @@ import numpy.typing as npt
 
 from ..config import IndexSettings
 from ..errors import CorruptStore
+from ..files import atomic_write, fsync_directory
 from ..model import VectorSpace
-from .files import atomic_write, fsync_directory
+from ..similarity import normalized
 
 __all__ = ["HnswIndex"]
 
@@ -36,11 +37,6 @@ FAISS_METRIC = {"cosine": faiss.METRIC_INNER_PRODUCT, "ip": faiss.METRIC_INNER_P
                 "l2": faiss.METRIC_L2}
 SCALAR = {"f16": faiss.ScalarQuantizer.QT_fp16, "i8": faiss.ScalarQuantizer.QT_8bit}
 BUILD_THREADS = os.cpu_count() or 1
-
-
-def normalized(vectors: Matrix) -> Matrix:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
 
 
 class HnswIndex:

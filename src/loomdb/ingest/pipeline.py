@@ -18,19 +18,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..context import Context
 from ..errors import LoomError, NotFound
 from ..ml.bridge import Embedder, Matrix, MLProvider
 from ..model import Edge, Node
 from ..storage.base import JobSpec
+from ..store import Store
 from ..weaver.activity import COOCCUR, EMBED, SUMMARIZE
 from ..weaver.linking import mentioned_entities, remove_orphan_entities
 from .chunking import Chunk, ChunkSettings, chunk_pages
 from .extract import ExtractedDocument, ExtractLimits, extract, extract_text
-
-if TYPE_CHECKING:
-    from ..database import Database
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -102,8 +101,10 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
 
 @dataclass
-class _Context:
-    db: Database
+class _Ingestion:
+    """One ingestion call: where it writes, what it embeds with, and its settings."""
+
+    store: Store
     provider: MLProvider
     chunking: ChunkSettings
     limits: ExtractLimits | None
@@ -111,17 +112,17 @@ class _Context:
 
 
 def ingest_sources(
-    db: Database, provider: MLProvider, sources: Iterable[str | os.PathLike[str]], *,
+    ctx: Context, sources: Iterable[str | os.PathLike[str]], *,
     chunking: ChunkSettings | None = None, limits: ExtractLimits | None = None,
     password: str | None = None, strict: bool = False,
     progress: Callable[[IngestResult], None] | None = None,
 ) -> list[IngestResult]:
     """Ingest files and directories; each file's failure is reported in its result (or
     raised at once with ``strict``), never fatal to the others."""
-    ctx = _Context(db, provider, chunking or ChunkSettings(), limits, password)
+    run = _Ingestion(ctx.store, ctx.provider, chunking or ChunkSettings(), limits, password)
     results = []
     for path in expand_sources(sources):
-        result = _ingest_file(ctx, path)
+        result = _ingest_file(run, path)
         if strict and result.error is not None:
             raise result.error
         results.append(result)
@@ -131,34 +132,34 @@ def ingest_sources(
 
 
 def ingest_text(
-    db: Database, provider: MLProvider, text: str, *, title: str | None = None,
+    ctx: Context, text: str, *, title: str | None = None,
     document_id: str | None = None, media_type: str = "text/plain",
     chunking: ChunkSettings | None = None, props: dict[str, Any] | None = None,
 ) -> IngestResult:
     """Ingest a text given directly; its id is its content hash unless ``document_id``."""
-    ctx = _Context(db, provider, chunking or ChunkSettings(), None, None)
+    run = _Ingestion(ctx.store, ctx.provider, chunking or ChunkSettings(), None, None)
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     doc_id = document_id or f"doc:text:{digest[:16]}"
     started = time.perf_counter()
     document = extract_text(text, media_type=media_type, title=title)
     stages = {"extract": time.perf_counter() - started}
-    return _store(ctx, doc_id, "<text>", digest, document, stages, props or {})
+    return _store(run, doc_id, "<text>", digest, document, stages, props or {})
 
 
-def _ingest_file(ctx: _Context, path: Path) -> IngestResult:
+def _ingest_file(run: _Ingestion, path: Path) -> IngestResult:
     stages: dict[str, float] = {}
     try:
         started = time.perf_counter()
         digest = _file_hash(path)
         doc_id = document_id_for(path)
-        existing = ctx.db.get_nodes([doc_id]).get(doc_id)
+        existing = run.store.get_nodes([doc_id]).get(doc_id)
         if existing is not None and existing.props.get("content_hash") == digest:
             return IngestResult(str(path), "unchanged", doc_id,
                                 existing.props.get("pages", 0), existing.props.get("chunks", 0),
                                 stages={"hash": time.perf_counter() - started})
-        document = extract(path, password=ctx.password, limits=ctx.limits)
+        document = extract(path, password=run.password, limits=run.limits)
         stages["extract"] = time.perf_counter() - started
-        return _store(ctx, doc_id, str(path), digest, document, stages, {})
+        return _store(run, doc_id, str(path), digest, document, stages, {})
     except LoomError as exc:
         return IngestResult(str(path), "failed", error=exc, stages=stages)
 
@@ -176,18 +177,18 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _store(ctx: _Context, doc_id: str, source: str, digest: str, document: ExtractedDocument,
+def _store(run: _Ingestion, doc_id: str, source: str, digest: str, document: ExtractedDocument,
            stages: dict[str, float], extra: dict[str, Any]) -> IngestResult:
     started = time.perf_counter()
-    chunks = chunk_pages(document.pages, embedder_of(ctx.provider), ctx.chunking)
+    chunks = chunk_pages(document.pages, embedder_of(run.provider), run.chunking)
     stages["chunk"] = time.perf_counter() - started
     started = time.perf_counter()
-    db = ctx.db
-    with db.transaction():
-        existed = db.has_node(doc_id)
-        db.upsert_nodes([_document_node(doc_id, source, digest, document, len(chunks), extra)])
-        added, removed = _replace_chunks(db, doc_id, source, chunks)
-        db.backend.enqueue_jobs(db.tenant_name, [JobSpec(EMBED, c) for c in added]
+    store = run.store
+    with store.transaction():
+        existed = store.has_node(doc_id)
+        store.upsert_nodes([_document_node(doc_id, source, digest, document, len(chunks), extra)])
+        added, removed = _replace_chunks(store, doc_id, source, chunks)
+        store.backend.enqueue_jobs(store.tenant_name, [JobSpec(EMBED, c) for c in added]
                                 + [JobSpec(SUMMARIZE, doc_id)])
     stages["write"] = time.perf_counter() - started
     return IngestResult(source, "updated" if existed else "added", doc_id, len(document.pages),
@@ -214,21 +215,21 @@ def _chunk_ids(doc_id: str, chunks: Sequence[Chunk]) -> list[str]:
     return ids
 
 
-def _replace_chunks(db: Database, doc_id: str, source: str,
+def _replace_chunks(store: Store, doc_id: str, source: str,
                     chunks: Sequence[Chunk]) -> tuple[list[str], int]:
     ids = _chunk_ids(doc_id, chunks)
-    old = chunk_ids_of(db, doc_id)
+    old = chunk_ids_of(store, doc_id)
     gone = [c for c in old if c not in set(ids)]
-    _delete_chunks(db, gone)
-    db.backend.delete_edges(db.tenant_name, [(a, b, NEXT) for a, b in _chain(ids_in_order(
-        db, old))])
-    db.upsert_nodes([
+    _delete_chunks(store, gone)
+    store.backend.delete_edges(store.tenant_name, [(a, b, NEXT) for a, b in _chain(ids_in_order(
+        store, old))])
+    store.upsert_nodes([
         Node(cid, kind="chunk", text=c.text, source=source, props={
             "document": doc_id, "page": c.page, "start": c.start, "end": c.end,
             "doc_start": c.doc_start, "doc_end": c.doc_end, "position": c.index,
             "tokens": c.tokens})
         for cid, c in zip(ids, chunks, strict=True)])
-    db.add_edges([Edge(cid, doc_id, PART_OF) for cid in ids]
+    store.add_edges([Edge(cid, doc_id, PART_OF) for cid in ids]
                  + [Edge(a, b, NEXT) for a, b in _chain(ids)], on_conflict="ignore")
     return [cid for cid in ids if cid not in set(old)], len(gone)
 
@@ -237,35 +238,35 @@ def _chain(ids: Sequence[str]) -> list[tuple[str, str]]:
     return list(pairwise(ids))
 
 
-def chunk_ids_of(db: Database, doc_id: str) -> list[str]:
-    return [e.src for e in db.backend.get_edges(db.tenant_name, None, doc_id, [PART_OF],
+def chunk_ids_of(store: Store, doc_id: str) -> list[str]:
+    return [e.src for e in store.backend.get_edges(store.tenant_name, None, doc_id, [PART_OF],
                                                 1_000_000, 0)]
 
 
-def ids_in_order(db: Database, ids: Sequence[str]) -> list[str]:
-    nodes = db.get_nodes(ids)
+def ids_in_order(store: Store, ids: Sequence[str]) -> list[str]:
+    nodes = store.get_nodes(ids)
     return sorted(nodes, key=lambda i: nodes[i].props.get("position", 0))
 
 
-def _delete_chunks(db: Database, ids: Sequence[str]) -> None:
+def _delete_chunks(store: Store, ids: Sequence[str]) -> None:
     """Delete chunks; entities only they mentioned go too, the rest get their co-occurrence
     recomputed by the weaver."""
     if not ids:
         return
-    touched = {e for cid in ids for e in mentioned_entities(db, cid)}
-    db.delete_nodes(ids)
-    survivors = touched - set(remove_orphan_entities(db, touched))
-    db.backend.enqueue_jobs(db.tenant_name, [JobSpec(COOCCUR, e) for e in sorted(survivors)])
+    touched = {e for cid in ids for e in mentioned_entities(store, cid)}
+    store.delete_nodes(ids)
+    survivors = touched - set(remove_orphan_entities(store, touched))
+    store.backend.enqueue_jobs(store.tenant_name, [JobSpec(COOCCUR, e) for e in sorted(survivors)])
 
 
-def delete_document(db: Database, doc_id: str) -> int:
+def delete_document(store: Store, doc_id: str) -> int:
     """Delete a document, its chunks and what only they supported; returns chunks deleted.
     ``NotFound`` if there is no such document."""
-    node = db.get_nodes([doc_id]).get(doc_id)
+    node = store.get_nodes([doc_id]).get(doc_id)
     if node is None or node.kind != "document":
-        raise NotFound(f"no document {doc_id!r} in tenant {db.tenant_name!r}")
-    with db.transaction():
-        chunks = chunk_ids_of(db, doc_id)
-        _delete_chunks(db, chunks)
-        db.delete_nodes([doc_id])
+        raise NotFound(f"no document {doc_id!r} in tenant {store.tenant_name!r}")
+    with store.transaction():
+        chunks = chunk_ids_of(store, doc_id)
+        _delete_chunks(store, chunks)
+        store.delete_nodes([doc_id])
     return len(chunks)

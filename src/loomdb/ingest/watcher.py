@@ -17,15 +17,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import InvalidInput, LimitExceeded, MissingDependency, NotFound
-from .pipeline import SUPPORTED_SUFFIXES, IngestResult, delete_document, document_id_for
+from .pipeline import SUPPORTED_SUFFIXES, IngestResult, document_id_for
 
-if TYPE_CHECKING:
-    from ..database import Database
+__all__ = ["DropFolder", "Ingester"]
 
-__all__ = ["DropFolder"]
+
+class Ingester(Protocol):
+    """What a drop folder feeds: the facade's ``ingest`` and ``delete_document``."""
+
+    def ingest(self, sources: list[str | os.PathLike[str]]) -> list[IngestResult]: ...
+
+    def delete_document(self, id: str) -> int: ...  # noqa: A002
 
 DEFAULT_MAX_BYTES = 200 * 2**20
 
@@ -47,7 +52,7 @@ class DropFolder:
         on_result: called with each file's ``IngestResult`` (or deletion result).
     """
 
-    def __init__(self, db: Database, directory: str | os.PathLike[str], *,
+    def __init__(self, db: Ingester, directory: str | os.PathLike[str], *,
                  settle: float = 1.0, max_bytes: int = DEFAULT_MAX_BYTES,
                  on_result: Callable[[IngestResult], None] | None = None) -> None:
         if importlib.util.find_spec("watchdog") is None:
@@ -105,7 +110,7 @@ class DropFolder:
         with self._lock:
             self._pending.pop(path, None)
         try:
-            delete_document(self.db, document_id_for(path))
+            self.db.delete_document(document_id_for(path))
         except NotFound:
             return
         self.on_result(IngestResult(str(path), "deleted", document_id_for(path)))

@@ -12,17 +12,15 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidInput, NotFound
 from ..model import Edge, Node
 from ..storage.base import JobSpec
+from ..store import Store
 from ..validation import check_id
 from ..weaver.activity import EMBED, SUMMARIZE
 from ..weaver.linking import MENTIONS
-
-if TYPE_CHECKING:
-    from ..database import Database
 
 __all__ = ["ROLES", "MessageRef", "add_message", "create_chat", "entities_mentioned_in"]
 
@@ -39,21 +37,21 @@ class MessageRef:
     position: int
 
 
-def create_chat(db: Database, title: str, topic: str | None = None, *,
+def create_chat(store: Store, title: str, topic: str | None = None, *,
                 chat_id: str | None = None, props: dict[str, Any] | None = None) -> Node:
     """A new chat node (id generated unless given); ``Conflict`` if the id exists."""
     if not isinstance(title, str) or not title.strip():
         raise InvalidInput("a chat needs a non-empty title")
     cid = check_id(chat_id) if chat_id is not None else f"chat:{uuid.uuid4().hex[:16]}"
-    return db.add_node(cid, kind="chat", text=title, category=topic,
+    return store.add_node(cid, kind="chat", text=title, category=topic,
                        props={**(props or {}), "title": title, "topic": topic,
                               "messages": 0, "last_message": None})
 
 
-def _chat(db: Database, chat: str) -> Node:
-    node = db.get_nodes([check_id(chat)]).get(chat)
+def _chat(store: Store, chat: str) -> Node:
+    node = store.get_nodes([check_id(chat)]).get(chat)
     if node is None or node.kind != "chat":
-        raise NotFound(f"no chat {chat!r} in tenant {db.tenant_name!r}")
+        raise NotFound(f"no chat {chat!r} in tenant {store.tenant_name!r}")
     return node
 
 
@@ -68,40 +66,41 @@ def _check_message(sender: str, content: str, role: str) -> None:
         raise InvalidInput(f"role must be one of {ROLES}, got {role!r}")
 
 
-def add_message(db: Database, chat: str, sender: str, content: str, role: str = "user", *,
+def add_message(store: Store, chat: str, sender: str, content: str, role: str = "user", *,
                 reply_to: str | None = None, message_id: str | None = None,
                 props: dict[str, Any] | None = None,
                 created: float | None = None) -> MessageRef:
     """Append a message to ``chat`` and queue its enrichment, atomically."""
     _check_message(sender, content, role)
     mid = check_id(message_id) if message_id is not None else f"msg:{uuid.uuid4().hex}"
-    with db.transaction():
-        chat_node = _chat(db, chat)
-        if reply_to is not None and db.get_nodes([check_id(reply_to)]).get(reply_to) is None:
+    with store.transaction():
+        chat_node = _chat(store, chat)
+        if reply_to is not None and store.get_nodes([check_id(reply_to)]).get(reply_to) is None:
             raise NotFound(f"reply_to: no message {reply_to!r}")
         position = int(chat_node.props.get("messages", 0))
         previous = chat_node.props.get("last_message")
-        db.add_nodes([Node(mid, kind="message", text=content, source=sender, category=role,
+        store.add_nodes([Node(mid, kind="message", text=content, source=sender, category=role,
                            created=created if created is not None else time.time(),
                            props={**(props or {}), "chat": chat, "sender": sender,
                                   "role": role, "position": position})])
         edges = [Edge(mid, chat, "part_of")]
-        if previous is not None and db.has_node(previous):
+        if previous is not None and store.has_node(previous):
             edges.append(Edge(previous, mid, "next"))
         if reply_to is not None:
             edges.append(Edge(mid, reply_to, "reply_to"))
-        db.add_edges(edges)
-        db.update_node(chat, props={**chat_node.props, "messages": position + 1,
+        store.add_edges(edges)
+        store.update_node(chat, props={**chat_node.props, "messages": position + 1,
                                     "last_message": mid})
-        db.backend.enqueue_jobs(db.tenant_name, [JobSpec(EMBED, mid), JobSpec(SUMMARIZE, chat)])
+        store.backend.enqueue_jobs(store.tenant_name,
+                                   [JobSpec(EMBED, mid), JobSpec(SUMMARIZE, chat)])
     return MessageRef(mid, chat, position)
 
 
-def entities_mentioned_in(db: Database, node_id: str) -> list[Node]:
+def entities_mentioned_in(store: Store, node_id: str) -> list[Node]:
     """The entity nodes a message (or chunk) mentions, most mentioned first."""
-    edges = db.get_edges(src=check_id(node_id), types=[MENTIONS], limit=10_000)
-    if not edges and not db.has_node(node_id):
-        raise NotFound(f"node {node_id!r} does not exist in tenant {db.tenant_name!r}")
-    nodes = db.get_nodes([e.dst for e in edges])
+    edges = store.get_edges(src=check_id(node_id), types=[MENTIONS], limit=10_000)
+    if not edges and not store.has_node(node_id):
+        raise NotFound(f"node {node_id!r} does not exist in tenant {store.tenant_name!r}")
+    nodes = store.get_nodes([e.dst for e in edges])
     ranked = sorted(edges, key=lambda e: -e.weight)
     return [nodes[e.dst] for e in ranked if e.dst in nodes]

@@ -14,15 +14,13 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidInput, NotFound
 from ..graph import expand
 from ..model import Edge, Node
+from ..store import Store
 from ..weaver.linking import CO_OCCURS, MENTIONS, mentioners
-
-if TYPE_CHECKING:
-    from ..database import Database
 
 __all__ = ["ReasoningPath", "ReasoningStep", "strongest_paths"]
 
@@ -58,7 +56,7 @@ def _strength(edge: Edge) -> float:
     return weight / (1.0 + weight)
 
 
-def strongest_paths(db: Database, a: str, b: str, *, paths: int = 3,
+def strongest_paths(store: Store, a: str, b: str, *, paths: int = 3,
                     max_hops: int = 4) -> list[ReasoningPath]:
     """Up to ``paths`` strongest paths from ``a`` to ``b`` with at most ``max_hops`` edges,
     strongest first; ``[]`` when they are not connected within that."""
@@ -66,25 +64,25 @@ def strongest_paths(db: Database, a: str, b: str, *, paths: int = 3,
 
     if not 1 <= paths <= 20 or not 1 <= max_hops <= 6:
         raise InvalidInput("paths must be within 1..20 and max_hops within 1..6")
-    found = db.get_nodes([a, b])
+    found = store.get_nodes([a, b])
     missing = [n for n in (a, b) if n not in found]
     if missing:
-        raise NotFound(f"node(s) {missing} do not exist in tenant {db.tenant_name!r}")
+        raise NotFound(f"node(s) {missing} do not exist in tenant {store.tenant_name!r}")
     if a == b:
         raise InvalidInput("reason() needs two different nodes")
-    graph, edges = _neighbourhood(db, a, b, max_hops)
+    graph, edges = _neighbourhood(store, a, b, max_hops)
     if a not in graph or b not in graph or not nx.has_path(graph, a, b):
         return []
     result = []
     for route in itertools.islice(nx.shortest_simple_paths(graph, a, b, weight="cost"), 200):
         if len(route) - 1 <= max_hops:
-            result.append(_path(db, route, edges))
+            result.append(_path(store, route, edges))
             if len(result) == paths:
                 break
     return sorted(result, key=lambda p: -p.strength)
 
 
-def _neighbourhood(db: Database, a: str, b: str,
+def _neighbourhood(store: Store, a: str, b: str,
                    max_hops: int) -> tuple[Any, dict[frozenset[str], Edge]]:
     import networkx as nx
 
@@ -92,7 +90,7 @@ def _neighbourhood(db: Database, a: str, b: str,
     graph: Any = nx.Graph()
     best: dict[frozenset[str], Edge] = {}
     for end in (a, b):
-        sub = expand(db.backend, db.tenant_name, [end], reach, None, "both", None,
+        sub = expand(store.backend, store.tenant_name, [end], reach, None, "both", None,
                      NEIGHBOURHOOD)
         for edge in sub.edges:
             key = frozenset((edge.src, edge.dst))
@@ -103,21 +101,21 @@ def _neighbourhood(db: Database, a: str, b: str,
     return graph, best
 
 
-def _path(db: Database, route: list[str], edges: dict[frozenset[str], Edge]) -> ReasoningPath:
-    nodes = db.get_nodes(route)
+def _path(store: Store, route: list[str], edges: dict[frozenset[str], Edge]) -> ReasoningPath:
+    nodes = store.get_nodes(route)
     steps = []
     for here, there in itertools.pairwise(route):
         edge = edges[frozenset((here, there))]
         steps.append(ReasoningStep(nodes[here], nodes[there], edge, _strength(edge),
-                                   _support(db, edge, nodes)))
+                                   _support(store, edge, nodes)))
     return ReasoningPath(steps, math.prod(s.strength for s in steps))
 
 
-def _support(db: Database, edge: Edge, nodes: dict[str, Node]) -> list[Node]:
+def _support(store: Store, edge: Edge, nodes: dict[str, Node]) -> list[Node]:
     """The passages behind one step."""
     if edge.type == CO_OCCURS:
-        shared = set(mentioners(db, edge.src)) & set(mentioners(db, edge.dst))
-        found = db.get_nodes(sorted(shared)[:SUPPORT])
+        shared = set(mentioners(store, edge.src)) & set(mentioners(store, edge.dst))
+        found = store.get_nodes(sorted(shared)[:SUPPORT])
         return list(found.values())
     if edge.type == MENTIONS and edge.src in nodes:
         return [nodes[edge.src]]

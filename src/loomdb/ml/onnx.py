@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 from ..config import model_cache_dir, offline_models
 from ..errors import CorruptStore, InvalidInput, MissingDependency
-from ..index.files import atomic_write
+from ..files import atomic_write
 from .minilm import INSTALL_HINT, MiniLMEmbedder
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -13,10 +13,15 @@ from ..errors import InvalidInput
 from ..model import Direction, Hit
 from .plan import GraphPart, LexicalPart, Plan, Query, SemanticPart, Strategy
 
-if TYPE_CHECKING:
-    from ..database import Database
+__all__ = ["QueryBuilder", "Queryable", "query_from_arguments"]
 
-__all__ = ["QueryBuilder", "query_from_arguments"]
+
+class Queryable(Protocol):
+    """What a builder runs against: the facade's ``query`` and ``explain``."""
+
+    def query(self, query: Query, /) -> list[Hit]: ...
+
+    def explain(self, query: Query, /, *, execute: bool = True) -> Plan: ...
 
 
 def _vector(value: Any) -> tuple[float, ...]:
@@ -65,7 +70,7 @@ def query_from_arguments(
 class QueryBuilder:
     """A fluent Query: each method returns a new builder; ``run()`` answers it."""
 
-    def __init__(self, db: Database, parts: dict[str, Any] | None = None) -> None:
+    def __init__(self, db: Queryable, parts: dict[str, Any] | None = None) -> None:
         self._db = db
         self._parts: dict[str, Any] = parts or {}
 

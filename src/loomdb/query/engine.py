@@ -17,17 +17,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import IndexSettings
+from ..context import Context
+from ..filters import parse_where
 from ..model import Hit
 from .executor import execute
-from .filters import FilterNode, parse_filter
 from .plan import Plan, Query
 from .planner import Planner
 from .statistics import Statistics
 
 if TYPE_CHECKING:
-    from ..database import Database
+    from ..cache import ResultCache
     from ..ml.bridge import Matrix
-    from .cache import ResultCache
+    from ..storage.base import Backend
 
 __all__ = ["QueryEngine", "QueryResult"]
 
@@ -46,26 +47,20 @@ class QueryResult:
 class QueryEngine:
     """Plans and runs converged queries for one store."""
 
-    def __init__(self, root: Database, index: IndexSettings,
+    def __init__(self, backend: Backend, index: IndexSettings,
                  cache: ResultCache | None = None, namespace: str = "") -> None:
-        self._root = root
-        self.statistics = Statistics(root.backend)
+        self.statistics = Statistics(backend)
         self.planner = Planner(index)
         self.cache = cache
         self.namespace = namespace
         self._latency: deque[tuple[str, float]] = deque(maxlen=LATENCY_WINDOW)
         self._lock = threading.Lock()
 
-    def where_of(self, query: Query) -> FilterNode | None:
-        where, kind = query.where, query.kind
-        if kind is not None:
-            where = {"$and": [where, {"kind": kind}]} if where else {"kind": kind}
-        return parse_filter(where)
-
-    def run(self, db: Database, query: Query, execute_plan: bool = True) -> QueryResult:
-        """Answer ``query`` in ``db``'s tenant (or only plan it, with ``execute_plan=False``)."""
+    def run(self, ctx: Context, query: Query, execute_plan: bool = True) -> QueryResult:
+        """Answer ``query`` in ``ctx``'s tenant (or only plan it, with
+        ``execute_plan=False``)."""
         started = time.perf_counter()
-        key = self._key(db, query) if query.strategy is None else None
+        key = self._key(ctx, query) if query.strategy is None else None
         cached = self.cache.get(key) if key is not None and self.cache is not None else None
         if cached is not None and execute_plan:  # a hit needs no statistics and no plan
             plan = self.planner.cached_plan()
@@ -73,29 +68,29 @@ class QueryEngine:
             plan.steps[0].actual_rows = len(cached)
             self._record(plan)
             return QueryResult(list(cached), plan, True)
-        where = self.where_of(query)
-        plan = self.planner.plan(query, self.statistics.of(db.tenant_name), where,
+        where = parse_where(query.where, query.kind)
+        plan = self.planner.plan(query, self.statistics.of(ctx.tenant), where,
                                  cached is not None)
         if not execute_plan:
             return QueryResult([], plan, False)
-        hits = execute(db, query, plan, where, self._embedder(db), self.planner.costs)
+        hits = execute(ctx.store, query, plan, where, self._embedder(ctx), self.planner.costs)
         if key is not None and self.cache is not None:
             self.cache.put(key, hits, personalized=query.user is not None)
         self._record(plan)
         return QueryResult(hits, plan, False)
 
-    def _key(self, db: Database, query: Query) -> Any:
+    def _key(self, ctx: Context, query: Query) -> Any:
         if self.cache is None or not query.use_cache:
             return None
-        from .cache import CacheKey
+        from ..cache import CacheKey
 
-        return CacheKey(self.namespace, db.tenant_name, query.user, query.fingerprint(),
-                        db.backend.seq())
+        return CacheKey(self.namespace, ctx.tenant, query.user, query.fingerprint(),
+                        ctx.backend.seq())
 
     @staticmethod
-    def _embedder(db: Database) -> Any:
+    def _embedder(ctx: Context) -> Any:
         def embed(text: str) -> Matrix:
-            vector: Matrix = db.weaver.provider.embed([text])[0]
+            vector: Matrix = ctx.provider.embed([text])[0]
             return np.asarray(vector, dtype=np.float32)
         return embed
 

@@ -10,24 +10,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidInput
+from ..filters import FilterNode, all_of, matches, parse_filter
 from ..graph.activation import spread_activation
 from ..graph.traversal import walk
+from ..ml.bridge import Matrix
 from ..model import Hit, Node
-from .filters import FilterNode, matches, parse_filter
+from ..similarity import exact_scores
+from ..store import Store
 from .fusion import reciprocal_rank_fusion
 from .personalize import load_policy, rerank
 from .plan import Plan, Query, Step
 from .planner import EXPAND_LIMIT, CostModel
-from .vector import exact_scores
-
-if TYPE_CHECKING:
-    from ..database import Database
-    from ..ml.bridge import Matrix
 
 __all__ = ["execute"]
 
@@ -38,9 +36,9 @@ IN_LIST_LIMIT = 10_000  # values one $in may hold (filters.py's limit)
 
 @dataclass
 class _State:
-    db: Database
+    store: Store
     query: Query
-    where: FilterNode | None
+    where: FilterNode | None  # the query's where= and kind=, parsed once by the engine
     embed: Callable[[str], Matrix]
     fetch: int = 10
     anchors: list[str] = field(default_factory=list)
@@ -52,10 +50,11 @@ class _State:
     hits: list[Hit] = field(default_factory=list)
 
 
-def execute(db: Database, query: Query, plan: Plan, where: FilterNode | None,
+def execute(store: Store, query: Query, plan: Plan, where: FilterNode | None,
             embed: Callable[[str], Matrix], costs: CostModel) -> list[Hit]:
-    """Run ``plan`` for ``query``; returns the page of hits and fills in the plan's actuals."""
-    state = _State(db, query, where, embed, fetch=(query.limit + query.offset) * plan.overfetch)
+    """Run ``plan`` for ``query`` in ``store``'s tenant; returns the page of hits and fills in
+    the plan's actuals."""
+    state = _State(store, query, where, embed, fetch=(query.limit + query.offset) * plan.overfetch)
     started = time.perf_counter()
     for step in plan.steps:
         begun = time.perf_counter()
@@ -84,19 +83,12 @@ def _node_row(node: Node) -> dict[str, Any]:
     return {**node.__dict__}
 
 
-def _kind_where(state: _State) -> dict[str, Any] | None:
-    where, kind = state.query.where, state.query.kind
-    if kind is not None:
-        return {"$and": [where, {"kind": kind}]} if where else {"kind": kind}
-    return where
-
-
 # -- graph ---------------------------------------------------------------------------------
 
 def _anchors(state: _State, step: Step) -> None:
     graph = state.query.graph
     assert graph is not None
-    found = state.db.list_nodes(graph.matching, limit=MAX_ANCHORS)
+    found = state.store.list_nodes(graph.matching, limit=MAX_ANCHORS)
     state.anchors = [n.id for n in found]
 
 
@@ -106,11 +98,11 @@ def _expand(state: _State, step: Step) -> None:
     graph = state.query.graph
     assert graph is not None
     seeds = list(graph.anchors) or state.anchors
-    existing = state.db.get_nodes(seeds)
+    existing = state.store.get_nodes(seeds)
     seeds = [s for s in seeds if s in existing]
     if not seeds:
         return
-    depth, edges = walk(state.db.backend, state.db.tenant_name, seeds, graph.hops,
+    depth, edges = walk(state.store.backend, state.store.tenant_name, seeds, graph.hops,
                         list(graph.types) if graph.types else None, graph.direction,
                         EXPAND_LIMIT)
     strongest: dict[str, float] = {}
@@ -119,14 +111,13 @@ def _expand(state: _State, step: Step) -> None:
             strongest[end] = max(strongest.get(end, 0.0), edge.weight)
     for node_id, hop in depth.items():
         state.reach[node_id] = 1.0 / (1.0 + hop) + 1e-3 * min(strongest.get(node_id, 0.0), 100.0)
-    kept = state.db.backend.filter_ids(state.db.tenant_name, list(depth),
-                                       parse_filter(_kind_where(state)))
+    kept = state.store.backend.filter_ids(state.store.tenant_name, list(depth), state.where)
     ranked = sorted(kept, key=lambda i: -state.reach[i])
     state.rankings["graph"] = [(i, state.reach[i]) for i in ranked]
 
 
 def _filter_only(state: _State, step: Step) -> None:
-    found = state.db.list_nodes(_kind_where(state), limit=min(state.fetch, 100_000))
+    found = state.store.list_nodes(state.where, limit=min(state.fetch, 100_000))
     for node in found:
         state.nodes[node.id] = node
     state.rankings["graph"] = [(n.id, 1.0) for n in found]
@@ -136,7 +127,7 @@ def _candidates(state: _State, step: Step) -> None:
     if state.query.graph is not None:
         state.candidates = [i for i, _ in state.rankings.get("graph", [])]
         return
-    found = state.db.list_nodes(_kind_where(state), limit=IN_LIST_LIMIT)
+    found = state.store.list_nodes(state.where, limit=IN_LIST_LIMIT)
     state.nodes.update((n.id, n) for n in found)
     state.candidates = [n.id for n in found]
 
@@ -165,9 +156,8 @@ def _dense(state: _State, step: Step) -> None:
         ranking = _dense_over_candidates(state, vector)
     else:
         k = max(1, min(semantic.k or state.fetch, 10_000))
-        hits = state.db.vector_search(vector, k=k, space=semantic.space,
-                                      where=_pushed_down(state, state.query.where),
-                                      kind=state.query.kind)
+        hits = state.store.vector_search(vector, k=k, space=semantic.space,
+                                         where=_pushed_down(state))
         state.nodes.update((h.id, h.node) for h in hits)
         ranking = [(h.id, h.score) for h in hits]
     if semantic.threshold is not None:
@@ -178,8 +168,8 @@ def _dense(state: _State, step: Step) -> None:
 def _dense_over_candidates(state: _State, vector: Any) -> list[tuple[str, float]]:
     semantic = state.query.semantic
     assert semantic is not None and state.candidates is not None
-    space = state.db.space(semantic.space)
-    stored = state.db.get_vectors(state.candidates, space=space.name)
+    space = state.store.space(semantic.space)
+    stored = state.store.get_vectors(state.candidates, space=space.name)
     if not stored:
         return []
     ids = list(stored)
@@ -192,15 +182,14 @@ def _dense_over_candidates(state: _State, vector: Any) -> list[tuple[str, float]
     return [(ids[i], float(scores[i])) for i in order]
 
 
-def _pushed_down(state: _State, where: dict[str, Any] | None) -> dict[str, Any] | None:
+def _pushed_down(state: _State) -> FilterNode | None:
     """A restricting graph part whose neighbourhood is known and small enough becomes an id
     filter on the index searches, so they rank within it exactly instead of over-fetching."""
     graph = state.query.graph
     if graph is None or not graph.restrict or state.candidates is not None \
             or not state.reach or len(state.reach) > IN_LIST_LIMIT:
-        return where
-    ids = {"id": {"$in": list(state.reach)}}
-    return {"$and": [where, ids]} if where else ids
+        return state.where
+    return all_of(state.where, parse_filter({"id": {"$in": list(state.reach)}}))
 
 
 def _lexical(state: _State, step: Step) -> None:
@@ -211,11 +200,11 @@ def _lexical(state: _State, step: Step) -> None:
     k = max(1, min(lexical.k or state.fetch, 10_000))
     ids = _lexical_scope(state)
     if ids is not None:
-        tenant = state.db.tenant_name
-        state.rankings["lexical"] = state.db.backend.text_scores(tenant, lexical.text, ids,
+        tenant = state.store.tenant_name
+        state.rankings["lexical"] = state.store.backend.text_scores(tenant, lexical.text, ids,
                                                                  max(k, len(ids)))
         return
-    hits = state.db.text_search(lexical.text, k=k, where=_kind_where(state))
+    hits = state.store.text_search(lexical.text, k=k, where=state.where)
     state.nodes.update((h.id, h.node) for h in hits)
     state.rankings["lexical"] = [(h.id, h.score) for h in hits]
 
@@ -243,7 +232,7 @@ def _fuse(state: _State, step: Step) -> None:
         rankings["graph"] = [(i, s) for i, s in rankings.get("graph", [])]
     fused = reciprocal_rank_fusion(rankings, state.query.weights)[:state.fetch]
     missing = [f.id for f in fused if f.id not in state.nodes]
-    state.nodes.update(state.db.get_nodes(missing))
+    state.nodes.update(state.store.get_nodes(missing))
     single = len(rankings) == 1
     state.hits = [
         Hit.of(state.nodes[f.id], next(iter(f.scores.values())) if single else f.score,
@@ -258,9 +247,9 @@ def _multi_hop(state: _State, step: Step) -> None:
         return
     best = max(h.scores.get("rrf", h.score) for h in top) or 1.0
     seeds = {h.id: h.scores.get("rrf", h.score) / best for h in top}
-    energy = spread_activation(state.db.backend, state.db.tenant_name, seeds, hops=2)
-    found = state.db.get_nodes(list(energy))
-    where = parse_filter(_kind_where(state))
+    energy = spread_activation(state.store.backend, state.store.tenant_name, seeds, hops=2)
+    found = state.store.get_nodes(list(energy))
+    where = state.where
     ranked = sorted((i for i in energy if i in found and (
         where is None or matches(where, _node_row(found[i])))), key=lambda i: -energy[i])
     state.nodes.update(found)
@@ -273,7 +262,7 @@ def _multi_hop(state: _State, step: Step) -> None:
 
 def _personalize(state: _State, step: Step) -> None:
     if state.query.user is not None:
-        state.hits = rerank(state.hits, load_policy(state.db, state.query.user))
+        state.hits = rerank(state.hits, load_policy(state.store, state.query.user))
 
 
 def _page(state: _State, step: Step) -> None:

@@ -16,14 +16,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidInput
 from ..model import Hit, Node
+from ..store import Store
 from ..validation import check_id
-
-if TYPE_CHECKING:
-    from ..database import Database
 
 __all__ = ["EVENTS", "FIELDS", "UserPolicy", "load_policy", "record_feedback", "rerank",
            "save_policy"]
@@ -68,9 +66,9 @@ def profile_id(user: str) -> str:
     return f"user:{check_id(user)}"
 
 
-def load_policy(db: Database, user: str) -> UserPolicy:
+def load_policy(store: Store, user: str) -> UserPolicy:
     """The user's policy; an empty one if they have none."""
-    node = db.get_nodes([profile_id(user)]).get(profile_id(user))
+    node = store.get_nodes([profile_id(user)]).get(profile_id(user))
     if node is None:
         return UserPolicy(user)
     props = node.props
@@ -79,12 +77,12 @@ def load_policy(db: Database, user: str) -> UserPolicy:
                       props.get("recency_weight", 0.0), props.get("events", 0))
 
 
-def save_policy(db: Database, policy: UserPolicy) -> None:
+def save_policy(store: Store, policy: UserPolicy) -> None:
     props: dict[str, Any] = {
         "boosts": policy.boosts, "exclude": policy.exclude, "learned": policy.learned,
         "recency_half_life": policy.recency_half_life, "recency_weight": policy.recency_weight,
         "events": policy.events}
-    db.upsert_nodes([Node(profile_id(policy.user), kind=PROFILE_KIND, props=props,
+    store.upsert_nodes([Node(profile_id(policy.user), kind=PROFILE_KIND, props=props,
                           source="personalisation")])
 
 
@@ -110,14 +108,14 @@ def check_policy(policy: UserPolicy) -> UserPolicy:
     return policy
 
 
-def record_feedback(db: Database, user: str, node_id: str, event: str) -> UserPolicy:
+def record_feedback(store: Store, user: str, node_id: str, event: str) -> UserPolicy:
     """Learn from one event on one node: its kind, category and source move by the event's
     step (clamped), in this user's policy only."""
     if event not in EVENTS:
         raise InvalidInput(f"event must be one of {sorted(EVENTS)}, got {event!r}")
-    node = db.get_node(node_id)
-    with db.transaction():
-        policy = load_policy(db, user)
+    node = store.get_node(node_id)
+    with store.transaction():
+        policy = load_policy(store, user)
         for name in FIELDS:
             value = getattr(node, name)
             if value is None:
@@ -126,7 +124,7 @@ def record_feedback(db: Database, user: str, node_id: str, event: str) -> UserPo
             moved = learned.get(str(value), 0.0) + EVENTS[event]
             learned[str(value)] = max(-WEIGHT_LIMIT, min(WEIGHT_LIMIT, moved))
         policy.events += 1
-        save_policy(db, policy)
+        save_policy(store, policy)
     return policy
 
 

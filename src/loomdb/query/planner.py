@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 
 from ..config import IndexSettings
-from .filters import FilterNode
+from ..filters import FilterNode
 from .plan import Plan, Query, Step
 from .statistics import TenantStats
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..query.filters import FilterNode, matches, referenced_fields
+from ..filters import FilterNode, matches, referenced_fields
 from ..storage.base import Backend
 
 __all__ = ["Statistics", "TenantStats"]

@@ -22,8 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ..filters import FilterNode
 from ..model import Direction, Edge, Node, VectorSpace
-from ..query.filters import FilterNode
 
 __all__ = ["Backend", "Change", "Job", "JobSpec", "OnConflict"]
 
@@ -138,7 +138,7 @@ class Backend(ABC):
     def filter_ids(self, tenant: str, ids: Sequence[str], where: FilterNode | None) -> list[str]:
         """The ids among ``ids`` that exist and match ``where``, in the given order. Backends
         override this to filter in the database without decoding the nodes."""
-        from ..query.filters import matches
+        from ..filters import matches
 
         nodes = self.get_nodes(tenant, ids)
         return [i for i in ids if i in nodes
@@ -149,7 +149,7 @@ class Backend(ABC):
         """``text_search`` restricted to ``ids``: the best ``k`` of them with their scores
         (same scale as ``text_search``), best first. Backends override this to score just
         those nodes instead of searching the whole index."""
-        from ..query.filters import parse_filter
+        from ..filters import parse_filter
 
         where = parse_filter({"id": {"$in": list(ids)[:10_000]}})
         return [(n.id, s) for n, s in self.text_search(tenant, query, k, where)]
@@ -282,7 +282,7 @@ class Backend(ABC):
         where: FilterNode | None, exact: bool,
     ) -> list[tuple[Node, float]]:
         """The ``k`` nodes of (space, tenant) nearest to ``query`` (validated, one row) that
-        match ``where``, best first, scored as ``loomdb.query.vector.exact_scores`` scores
+        match ``where``, best first, scored as ``loomdb.similarity.exact_scores`` scores
         (higher is better). ``exact`` asks for brute force; otherwise an index may be used,
         but ``min(k, matches)`` results always come back. Only called if ``native_vectors``."""
         raise NotImplementedError(f"{type(self).__name__} has no native vector search")

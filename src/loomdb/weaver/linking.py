@@ -13,14 +13,11 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from ..ml.bridge import Entity
 from ..ml.entities import canonical_name
 from ..model import Edge, Node
-
-if TYPE_CHECKING:
-    from ..database import Database
+from ..store import Store
 
 __all__ = [
     "CO_OCCURS",
@@ -47,28 +44,28 @@ def entity_id(label: str, key: str) -> str:
     return f"entity:{label}:{key[:100]}~{digest}"
 
 
-def _edges(db: Database, *, src: str | None = None, dst: str | None = None,
+def _edges(store: Store, *, src: str | None = None, dst: str | None = None,
            types: Sequence[str]) -> list[Edge]:
     """All matching edges, paged (an entity can be mentioned by very many passages)."""
     found: list[Edge] = []
     while True:
-        page = db.backend.get_edges(db.tenant_name, src, dst, types, PAGE, len(found))
+        page = store.backend.get_edges(store.tenant_name, src, dst, types, PAGE, len(found))
         found.extend(page)
         if len(page) < PAGE:
             return found
 
 
-def mentioned_entities(db: Database, node_id: str) -> list[str]:
+def mentioned_entities(store: Store, node_id: str) -> list[str]:
     """Ids of the entities ``node_id`` mentions."""
-    return [e.dst for e in _edges(db, src=node_id, types=[MENTIONS])]
+    return [e.dst for e in _edges(store, src=node_id, types=[MENTIONS])]
 
 
-def mentioners(db: Database, entity: str) -> list[str]:
+def mentioners(store: Store, entity: str) -> list[str]:
     """Ids of the passages that mention ``entity``."""
-    return [e.src for e in _edges(db, dst=entity, types=[MENTIONS])]
+    return [e.src for e in _edges(store, dst=entity, types=[MENTIONS])]
 
 
-def replace_mentions(db: Database, node_id: str, entities: Iterable[Entity]) -> set[str]:
+def replace_mentions(store: Store, node_id: str, entities: Iterable[Entity]) -> set[str]:
     """Link ``node_id`` to the entities found in its text, replacing its earlier links.
 
     Creates missing entity nodes (text = the first surface form seen, props: label, the
@@ -84,10 +81,10 @@ def replace_mentions(db: Database, node_id: str, entities: Iterable[Entity]) -> 
         eid = entity_id(entity.label, key)
         groups[eid].append(entity)
         keys[eid] = (entity.label, key)
-    before = set(mentioned_entities(db, node_id))
-    db.backend.delete_edges(db.tenant_name, [(node_id, e, MENTIONS) for e in before])
-    _merge_entity_nodes(db, groups, keys)
-    db.backend.put_edges(db.tenant_name, [
+    before = set(mentioned_entities(store, node_id))
+    store.backend.delete_edges(store.tenant_name, [(node_id, e, MENTIONS) for e in before])
+    _merge_entity_nodes(store, groups, keys)
+    store.backend.put_edges(store.tenant_name, [
         Edge(node_id, eid, MENTIONS, weight=float(len(found)),
              props={"spans": [[e.start, e.end] for e in found[:MAX_SPANS]]})
         for eid, found in groups.items()
@@ -95,9 +92,9 @@ def replace_mentions(db: Database, node_id: str, entities: Iterable[Entity]) -> 
     return before | set(groups)
 
 
-def _merge_entity_nodes(db: Database, groups: dict[str, list[Entity]],
+def _merge_entity_nodes(store: Store, groups: dict[str, list[Entity]],
                         keys: dict[str, tuple[str, str]]) -> None:
-    existing = db.backend.get_nodes(db.tenant_name, list(groups))
+    existing = store.backend.get_nodes(store.tenant_name, list(groups))
     new, changed = [], []
     for eid, found in groups.items():
         aliases = sorted({e.text for e in found})
@@ -110,33 +107,34 @@ def _merge_entity_nodes(db: Database, groups: dict[str, list[Entity]],
             merged = sorted(set(node.props.get("aliases", [])) | set(aliases))
             changed.append((eid, {**node.props, "aliases": merged}))
     if new:
-        db.backend.put_nodes(db.tenant_name, new, "ignore")
+        store.backend.put_nodes(store.tenant_name, new, "ignore")
     for eid, props in changed:
-        db.backend.update_node(db.tenant_name, eid, {"props": props})
+        store.backend.update_node(store.tenant_name, eid, {"props": props})
 
 
-def recompute_cooccurrence(db: Database, entity: str) -> None:
+def recompute_cooccurrence(store: Store, entity: str) -> None:
     """Rewrite every ``co_occurs`` edge of ``entity`` from the current ``mentions`` edges.
 
     One edge per unordered pair, from the smaller id to the larger, weighted by the number
     of passages naming both. Call inside a transaction.
     """
     counts: Counter[str] = Counter()
-    for passage in mentioners(db, entity):
-        counts.update(other for other in mentioned_entities(db, passage) if other != entity)
-    old = _edges(db, src=entity, types=[CO_OCCURS]) + _edges(db, dst=entity, types=[CO_OCCURS])
-    db.backend.delete_edges(db.tenant_name, [(e.src, e.dst, e.type) for e in old])
+    for passage in mentioners(store, entity):
+        counts.update(other for other in mentioned_entities(store, passage) if other != entity)
+    old = (_edges(store, src=entity, types=[CO_OCCURS])
+           + _edges(store, dst=entity, types=[CO_OCCURS]))
+    store.backend.delete_edges(store.tenant_name, [(e.src, e.dst, e.type) for e in old])
     pairs = [Edge(min(entity, other), max(entity, other), CO_OCCURS, weight=float(n))
              for other, n in counts.items()]
     if pairs:
-        db.backend.put_edges(db.tenant_name, pairs, "replace")
+        store.backend.put_edges(store.tenant_name, pairs, "replace")
 
 
-def remove_orphan_entities(db: Database, entities: Iterable[str]) -> list[str]:
+def remove_orphan_entities(store: Store, entities: Iterable[str]) -> list[str]:
     """Delete the entities among ``entities`` that no passage mentions any more (with their
     co-occurrence edges); returns their ids. Call inside a transaction."""
     orphans = [e for e in entities
-               if not db.backend.get_edges(db.tenant_name, None, e, [MENTIONS], 1, 0)]
+               if not store.backend.get_edges(store.tenant_name, None, e, [MENTIONS], 1, 0)]
     if orphans:
-        db.backend.delete_nodes(db.tenant_name, orphans)
+        store.backend.delete_nodes(store.tenant_name, orphans)
     return orphans

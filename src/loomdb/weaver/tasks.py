@@ -14,80 +14,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ModelMismatch, NotFound
-from ..memory.novelty import DEFAULT_THRESHOLD, Novelty, measure_novelty
-from ..ml.bridge import Matrix, MLProvider
-from ..model import Edge, Node, VectorSpace
+from ..context import Context
+from ..ml.bridge import Matrix
+from ..model import Edge, Node
 from ..storage.base import Job, JobSpec
+from ..store import Store
 from .activity import CONSOLIDATE, COOCCUR, EMBED, ENTITIES, SUMMARIZE
 from .linking import recompute_cooccurrence, remove_orphan_entities, replace_mentions
+from .novelty import Novelty, measure_novelty
 
-if TYPE_CHECKING:
-    from ..database import Database
-
-__all__ = ["TASKS", "EnrichmentSettings", "TaskContext", "ensure_space"]
+__all__ = ["TASKS"]
 
 Apply = Callable[[], list[JobSpec]]
 NO_ENTITIES = frozenset({"entity", "document", "chat"})  # kinds whose text is not a passage
 
 
-@dataclass(frozen=True)
-class EnrichmentSettings:
-    """How enrichment behaves.
-
-    Args:
-        space: the vector space embeddings go to (created for the provider's model).
-        novelty_threshold: similarity at which a new message or memory counts as a repeat.
-        gated_kinds: kinds subject to novelty gating.
-        summary_words: length of document and chat summaries.
-        half_life: seconds for a memory's extra strength to halve without being met again.
-    """
-
-    space: str = "text"
-    novelty_threshold: float = DEFAULT_THRESHOLD
-    gated_kinds: tuple[str, ...] = ("message", "memory")
-    summary_words: int = 80
-    half_life: float = 7 * 86400.0
-
-
-@dataclass
-class TaskContext:
-    """What a task needs: the tenant's handle, the provider and the settings."""
-
-    db: Database
-    provider: MLProvider
-    settings: EnrichmentSettings = field(default_factory=EnrichmentSettings)
-
-
-def ensure_space(db: Database, provider: MLProvider, name: str) -> VectorSpace:
-    """The space ``name``, created for the provider's model if missing; ``ModelMismatch`` if
-    it holds another model's vectors."""
-    try:
-        space = db.space(name)
-    except NotFound:
-        return db.create_space(name, dim=provider.dim, model=provider.model_id)
-    if space.model != provider.model_id or space.dim != provider.dim:
-        raise ModelMismatch(
-            f"space {name!r} holds {space.model} ({space.dim}-d) vectors; the provider makes "
-            f"{provider.model_id} ({provider.dim}-d): use another space or the same model")
-    return space
-
-
-def _live(ctx: TaskContext, jobs: Sequence[Job]) -> list[Node]:
-    nodes = ctx.db.get_nodes([job.node_id for job in jobs])
+def _live(ctx: Context, jobs: Sequence[Job]) -> list[Node]:
+    nodes = ctx.store.get_nodes([job.node_id for job in jobs])
     return [nodes[j.node_id] for j in jobs if j.node_id in nodes and nodes[j.node_id].text]
 
 
 # -- embed ---------------------------------------------------------------------------------
 
-def prepare_embed(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+def prepare_embed(ctx: Context, jobs: Sequence[Job]) -> Apply:
     nodes = _live(ctx, jobs)
-    space = ensure_space(ctx.db, ctx.provider, ctx.settings.space)
+    space = ctx.embedding_space()
     vectors = ctx.provider.embed([n.text or "" for n in nodes]) if nodes else None
     novelty = _gate(ctx, nodes, vectors) if vectors is not None else {}
 
@@ -96,10 +50,10 @@ def prepare_embed(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
             return []
         keep = [i for i, n in enumerate(nodes) if not _repeat(novelty.get(n.id))]
         if keep:
-            ctx.db.set_vectors([nodes[i].id for i in keep], vectors[keep], space=space.name)
+            ctx.store.set_vectors([nodes[i].id for i in keep], vectors[keep], space=space.name)
         for node in nodes:
             if node.id in novelty:
-                _record_novelty(ctx.db, node, novelty[node.id])
+                _record_novelty(ctx.store, node, novelty[node.id])
         return [JobSpec(ENTITIES, nodes[i].id) for i in keep
                 if nodes[i].kind not in NO_ENTITIES]
 
@@ -110,14 +64,14 @@ def _repeat(novelty: Novelty | None) -> bool:
     return novelty is not None and novelty.repeat
 
 
-def _gate(ctx: TaskContext, nodes: list[Node], vectors: Matrix) -> dict[str, Novelty]:
+def _gate(ctx: Context, nodes: list[Node], vectors: Matrix) -> dict[str, Novelty]:
     """Novelty of each gated node against the store and against the batch before it."""
-    settings, found = ctx.settings, {}
+    settings, found = ctx.enrichment, {}
     kept: list[tuple[str, str, Matrix]] = []  # (id, kind, vector) of earlier novel nodes
     for node, vector in zip(nodes, vectors, strict=True):
         if node.kind not in settings.gated_kinds or "novelty" in node.props:
             continue
-        best = measure_novelty(ctx.db, vector, settings.gated_kinds,
+        best = measure_novelty(ctx.store, vector, settings.gated_kinds,
                                settings.novelty_threshold, settings.space, exclude=node.id)
         for other, _kind, other_vector in kept:
             similarity = float(np.dot(vector, other_vector))
@@ -130,48 +84,48 @@ def _gate(ctx: TaskContext, nodes: list[Node], vectors: Matrix) -> dict[str, Nov
     return found
 
 
-def _record_novelty(db: Database, node: Node, novelty: Novelty) -> None:
+def _record_novelty(store: Store, node: Node, novelty: Novelty) -> None:
     props = {**node.props, "novelty": novelty.score}
-    if novelty.repeat and novelty.nearest is not None and db.has_node(novelty.nearest):
+    if novelty.repeat and novelty.nearest is not None and store.has_node(novelty.nearest):
         props["duplicate_of"] = novelty.nearest
-        db.add_edges([Edge(node.id, novelty.nearest, "reinforces",
+        store.add_edges([Edge(node.id, novelty.nearest, "reinforces",
                            weight=novelty.similarity or 1.0)], on_conflict="replace")
-        _reinforce(db, novelty.nearest)
-    db.update_node(node.id, props=props)
+        _reinforce(store, novelty.nearest)
+    store.update_node(node.id, props=props)
 
 
-def _reinforce(db: Database, node_id: str) -> None:
-    node, now = db.get_node(node_id), time.time()
+def _reinforce(store: Store, node_id: str) -> None:
+    node, now = store.get_node(node_id), time.time()
     strength = (node.strength or 1.0) + 1.0
-    db.update_node(node_id, strength=strength, access_count=node.access_count + 1,
+    store.update_node(node_id, strength=strength, access_count=node.access_count + 1,
                    last_accessed=now, props={**node.props, "peak_strength": strength})
 
 
 # -- entities and co-occurrence -----------------------------------------------------------
 
-def prepare_entities(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+def prepare_entities(ctx: Context, jobs: Sequence[Job]) -> Apply:
     nodes = [n for n in _live(ctx, jobs) if "duplicate_of" not in n.props]
     found = ctx.provider.extract_entities_many([n.text or "" for n in nodes])
 
     def apply() -> list[JobSpec]:
         touched: set[str] = set()
         for node, entities in zip(nodes, found, strict=True):
-            if ctx.db.has_node(node.id):  # deleted while the model ran
-                touched |= replace_mentions(ctx.db, node.id, entities)
+            if ctx.store.has_node(node.id):  # deleted while the model ran
+                touched |= replace_mentions(ctx.store, node.id, entities)
         return [JobSpec(COOCCUR, entity) for entity in sorted(touched)]
 
     return apply
 
 
-def prepare_cooccur(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+def prepare_cooccur(ctx: Context, jobs: Sequence[Job]) -> Apply:
     entities = [job.node_id for job in jobs]
 
     def apply() -> list[JobSpec]:
-        alive = set(ctx.db.get_nodes(entities))
-        gone = set(remove_orphan_entities(ctx.db, [e for e in entities if e in alive]))
+        alive = set(ctx.store.get_nodes(entities))
+        gone = set(remove_orphan_entities(ctx.store, [e for e in entities if e in alive]))
         for entity in entities:
             if entity in alive and entity not in gone:
-                recompute_cooccurrence(ctx.db, entity)
+                recompute_cooccurrence(ctx.store, entity)
         return []
 
     return apply
@@ -179,33 +133,33 @@ def prepare_cooccur(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
 
 # -- summaries -----------------------------------------------------------------------------
 
-def prepare_summarize(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+def prepare_summarize(ctx: Context, jobs: Sequence[Job]) -> Apply:
     """Documents are summarised from their chunks' sentences; chats from their messages,
     ranked by the vectors the messages already have (nothing is embedded again, so keeping a
     busy chat's summary current stays cheap)."""
-    nodes = ctx.db.get_nodes([job.node_id for job in jobs])
+    nodes = ctx.store.get_nodes([job.node_id for job in jobs])
     summaries: dict[str, str] = {}
     for node in nodes.values():
-        parts = _parts_in_order(ctx.db, node)
+        parts = _parts_in_order(ctx.store, node)
         if not parts:
             continue
         texts = [p.text or "" for p in parts]
         if node.kind == "chat":
-            stored = ctx.db.get_vectors([p.id for p in parts], space=ctx.settings.space)
+            stored = ctx.store.get_vectors([p.id for p in parts], space=ctx.enrichment.space)
             embedded = [i for i, p in enumerate(parts) if p.id in stored]
             if embedded:
                 vectors = np.stack([stored[parts[i].id] for i in embedded]).astype(np.float32)
                 summaries[node.id] = ctx.provider.summarize_embedded(
-                    [texts[i] for i in embedded], vectors, ctx.settings.summary_words)
+                    [texts[i] for i in embedded], vectors, ctx.enrichment.summary_words)
                 continue
-        summaries[node.id] = ctx.provider.summarize(texts, ctx.settings.summary_words)
+        summaries[node.id] = ctx.provider.summarize(texts, ctx.enrichment.summary_words)
 
     def apply() -> list[JobSpec]:
-        current = ctx.db.get_nodes(list(summaries))
+        current = ctx.store.get_nodes(list(summaries))
         for node_id, summary in summaries.items():
             if node_id in current:
                 node = current[node_id]
-                ctx.db.update_node(node_id, text=summary,
+                ctx.store.update_node(node_id, text=summary,
                                    props={**node.props, "summary": summary,
                                           "summarized_at": time.time()})
         return []
@@ -213,24 +167,24 @@ def prepare_summarize(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
     return apply
 
 
-def _parts_in_order(db: Database, node: Node) -> list[Node]:
+def _parts_in_order(store: Store, node: Node) -> list[Node]:
     """The chunks of a document, or the messages of a chat, in order (repeats left out)."""
     if node.kind not in ("document", "chat"):
         return []
-    edges = db.backend.get_edges(db.tenant_name, None, node.id, ["part_of"], 100_000, 0)
-    parts = db.get_nodes([e.src for e in edges])
+    edges = store.backend.get_edges(store.tenant_name, None, node.id, ["part_of"], 100_000, 0)
+    parts = store.get_nodes([e.src for e in edges])
     ordered = sorted(parts.values(), key=lambda n: n.props.get("position", 0))
     return [n for n in ordered if n.text and "duplicate_of" not in n.props]
 
 
 # -- consolidation -------------------------------------------------------------------------
 
-def prepare_consolidate(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
+def prepare_consolidate(ctx: Context, jobs: Sequence[Job]) -> Apply:
     """Let unmet memories fade: extra strength above 1 halves every ``half_life`` seconds
     since the node was last met. Computed from the strength at that meeting
     (``props.peak_strength``), so running it twice changes nothing more."""
-    now, half_life = time.time(), ctx.settings.half_life
-    nodes = ctx.db.list_nodes(where={"strength": {"$gt": 1.0}}, limit=100_000)
+    now, half_life = time.time(), ctx.enrichment.half_life
+    nodes = ctx.store.list_nodes(where={"strength": {"$gt": 1.0}}, limit=100_000)
 
     def apply() -> list[JobSpec]:
         for node in nodes:
@@ -238,14 +192,14 @@ def prepare_consolidate(ctx: TaskContext, jobs: Sequence[Job]) -> Apply:
             met = node.last_accessed or node.updated or now
             strength = 1.0 + (peak - 1.0) * 0.5 ** (max(now - met, 0.0) / half_life)
             if abs(strength - (node.strength or 1.0)) > 1e-9:
-                ctx.db.update_node(node.id, strength=strength,
+                ctx.store.update_node(node.id, strength=strength,
                                    props={**node.props, "peak_strength": peak})
         return []
 
     return apply
 
 
-TASKS: dict[str, Callable[[TaskContext, Sequence[Job]], Apply]] = {
+TASKS: dict[str, Callable[[Context, Sequence[Job]], Apply]] = {
     EMBED: prepare_embed,
     ENTITIES: prepare_entities,
     COOCCUR: prepare_cooccur,

@@ -17,18 +17,17 @@ import statistics
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..config import EnrichmentSettings
+from ..context import Context
 from ..errors import LoomError
 from ..ml.bridge import MLProvider
 from ..storage.base import Job
 from .activity import PRIORITY, ActivityLevel, policy
-from .tasks import TASKS, EnrichmentSettings, TaskContext
-
-if TYPE_CHECKING:
-    from ..database import Database
+from .tasks import TASKS
 
 __all__ = ["Weaver", "WeaverStatus"]
 
@@ -64,18 +63,13 @@ class Weaver:
     """Runs enrichment jobs for every tenant of one store, in a background thread or inline.
 
     Args:
-        root: the store's owning Database (tenant handles are derived from it).
-        provider: a callable returning the ML provider, called once on first need, so a
-            store that never enriches never loads a model.
-        settings: enrichment settings shared by the tasks.
+        root: the store's context (each job runs in its tenant's context derived from it);
+            its provider is loaded on first need, so a store that never enriches never
+            loads a model.
     """
 
-    def __init__(self, root: Database, provider: Callable[[], MLProvider],
-                 settings: EnrichmentSettings | None = None) -> None:
+    def __init__(self, root: Context) -> None:
         self._root = root
-        self._provider_factory = provider
-        self._provider: MLProvider | None = None
-        self.settings = settings or EnrichmentSettings()
         self.activity: ActivityLevel = "normal"
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -86,9 +80,11 @@ class Weaver:
 
     @property
     def provider(self) -> MLProvider:
-        if self._provider is None:
-            self._provider = self._provider_factory()
-        return self._provider
+        return self._root.provider
+
+    @property
+    def settings(self) -> EnrichmentSettings:
+        return self._root.enrichment
 
     # -- control ---------------------------------------------------------------------------
 
@@ -185,15 +181,14 @@ class Weaver:
                     self._failed(job, single)
 
     def _attempt(self, tenant: str, task: str, jobs: list[Job]) -> None:
-        db = self._root.tenant(tenant)
-        ctx = TaskContext(db, self.provider, self.settings)
+        ctx = self._root.for_tenant(tenant)
         apply = TASKS[task](ctx, jobs) if task in TASKS else _unknown(task)
         now = time.time()
-        with db.transaction():
+        with ctx.backend.transaction():
             follow_up = apply()
             if follow_up:
-                db.backend.enqueue_jobs(tenant, follow_up)
-            db.backend.complete_jobs([job.id for job in jobs], now)
+                ctx.backend.enqueue_jobs(tenant, follow_up)
+            ctx.backend.complete_jobs([job.id for job in jobs], now)
         for job in jobs:
             self._latency[task].append(now - job.created)
         self._event(f"{task}: {len(jobs)} job(s) done for tenant {tenant}")

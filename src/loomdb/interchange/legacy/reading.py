@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
-import numpy.typing as npt
 
 from ...database import Database
 from ...errors import DimensionMismatch, InvalidInput
@@ -23,6 +22,7 @@ from .records import (
     CONCEPTS,
     EMBEDDINGS,
     HEADER_ID,
+    Embeddings,
     association_edge,
     concept_node,
     fail,
@@ -32,19 +32,9 @@ from .records import (
 )
 from .store import stored_ids
 
-__all__ = ["Embeddings", "LegacyDirectory", "read_directory"]
+__all__ = ["LegacyDirectory", "read_directory"]
 
 EXACT_INT = 2**53
-
-
-@dataclass
-class Embeddings:
-    """embeddings.json, checked: ids, a float64 matrix, and where it held integers."""
-
-    header: dict[str, Any] | None  # None: there was no embeddings.json
-    ids: list[str]
-    matrix: npt.NDArray[np.float64]
-    ints: dict[str, list[int]]
 
 
 @dataclass

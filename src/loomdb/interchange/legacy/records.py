@@ -19,6 +19,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeGuard
 
+import numpy as np
+import numpy.typing as npt
+
 from ...errors import InvalidInput
 from ...model import Edge, Node, VectorSpace
 from ...validation import MAX_ID_LENGTH
@@ -28,6 +31,7 @@ __all__ = [
     "CONCEPTS",
     "EMBEDDINGS",
     "HEADER_ID",
+    "Embeddings",
     "association_edge",
     "association_item",
     "concept_node",
@@ -42,6 +46,16 @@ __all__ = [
     "vector_values",
     "with_vector_ints",
 ]
+
+
+@dataclass
+class Embeddings:
+    """embeddings.json, checked: ids, a float64 matrix, and where it held integers."""
+
+    header: dict[str, Any] | None  # None: there was no embeddings.json
+    ids: list[str]
+    matrix: npt.NDArray[np.float64]
+    ints: dict[str, list[int]]
 
 CONCEPTS, ASSOCIATIONS, EMBEDDINGS = "concepts.json", "associations.json", "embeddings.json"
 LEGACY_KEY = "_legacy"

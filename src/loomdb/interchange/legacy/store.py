@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from ...validation import MAX_LIMIT
 from .records import (
     EMBEDDINGS,
     HEADER_ID,
+    Embeddings,
     association_item,
     concept_record,
     default_header,
@@ -26,9 +27,6 @@ from .records import (
     vector_values,
 )
 from .writing import Rendered, render, render_numbers, streamed_object
-
-if TYPE_CHECKING:  # reading imports this module
-    from .reading import Embeddings
 
 __all__ = [
     "association_pairs",

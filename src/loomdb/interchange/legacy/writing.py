@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ...index.files import atomic_write
+from ...files import atomic_write
 
 __all__ = ["Rendered", "render", "render_numbers", "streamed_object", "write_document"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from ...config import StoreSettings
-from ...database import Database
+from ...database import Database, compose
 from ...errors import InvalidInput, NotFound
 from ...index import VectorIndexView
 from ...storage.base import Backend
@@ -97,7 +97,7 @@ def _check_source(kind: Kind, path: Path) -> None:
 
 def facade(backend: Backend, settings: StoreSettings) -> Database:
     """A ``Database`` over ``backend`` whose index view is in memory only (never saved)."""
-    return Database(backend, VectorIndexView(backend, None, settings.index), settings)
+    return compose(backend, VectorIndexView(backend, None, settings.index), settings)
 
 
 def open_backend(spec: StoreSpec, settings: StoreSettings) -> Backend:

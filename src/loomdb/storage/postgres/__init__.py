@@ -36,7 +36,7 @@ Design, and where it differs from SQLite:
   IndexSettings' faiss-tuned 32/80 made them 4x slower); ``ef_search``, ``exact_threshold``
   and the oversampling of ``IndexSettings`` apply; the index view, its files and
   ``compact_ratio`` do not.
-- **Search**: ``native_vectors`` makes ``loomdb.query.vector`` call ``search_vectors``: the
+- **Search**: ``native_vectors`` makes ``loomdb.index.search`` call ``search_vectors``: the
   index proposes ``k x oversample`` candidates with an iterative scan
   (``hnsw.iterative_scan = relaxed_order``) that skips other tenants and filtered-out rows,
   then the stored float32 vectors are re-scored with ``exact_scores``: cosine similarity,

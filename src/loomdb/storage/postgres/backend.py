@@ -17,8 +17,8 @@ from psycopg import errors as pg_errors
 
 from ...config import StoreSettings
 from ...errors import Conflict, InvalidInput, NotFound
+from ...filters import FilterNode
 from ...model import Direction, Edge, Node
-from ...query.filters import FilterNode
 from ..base import Backend, OnConflict
 from .adapters import register_vector_type
 from .bulk import PostgresBulk

@@ -7,8 +7,8 @@ from typing import Any
 
 from ...config import StoreSettings
 from ...errors import NotFound
+from ...filters import FilterNode
 from ...model import VectorSpace
-from ...query.filters import FilterNode
 from .connection import Conn, Connection
 from .filters import to_postgres
 

@@ -1,4 +1,4 @@
-"""Filters as PostgreSQL: the AST of ``loomdb.query.filters`` translated with the semantics of
+"""Filters as PostgreSQL: the AST of ``loomdb.filters`` translated with the semantics of
 ``to_sqlite`` and ``matches`` (see that module for the grammar), values always bound.
 
 How the SQLite semantics carry over to typed columns and a ``json`` props column:
@@ -12,7 +12,7 @@ How the SQLite semantics carry over to typed columns and a ``json`` props column
 - Numbers compare exactly, like Python: float columns against floats (an integer that no
   float equals is turned into the equivalent float bound), integer columns and JSON integers
   as ``numeric``; JSON floats (text with ``.``/``e``) and JSON integers beyond 64 bits as
-  ``float8`` (SQLite reads those as REAL; :func:`loomdb.query.filters.matches` mirrors it).
+  ``float8`` (SQLite reads those as REAL; :func:`loomdb.filters.matches` mirrors it).
 - Missing keys and JSON null are one thing; a props path through a non-object is missing
   (``->`` with a text key, never ``#>``, which would index arrays by digit keys).
 """
@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Final
 
 from ...errors import InvalidFilter
-from ...query.filters import (
+from ...filters import (
     COLUMN_NAMES,
     And,
     Contains,
@@ -264,7 +264,7 @@ def to_postgres(
     """Translate a parsed filter to a PostgreSQL boolean expression with ``%s`` parameters.
 
     Args:
-        ast: From :func:`loomdb.query.filters.parse_filter`; ``None`` gives ``"TRUE"``.
+        ast: From :func:`loomdb.filters.parse_filter`; ``None`` gives ``"TRUE"``.
         columns: Filter field name -> trusted SQL expression of that column.
         props_column: Trusted SQL expression of the ``json`` props column.
 

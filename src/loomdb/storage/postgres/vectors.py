@@ -11,7 +11,7 @@ expression casts to the space's dimension (pgvector indexes need a fixed one)::
 Queries order by the same expression, with the space name and dimension inlined as literals
 (validated names; a bound parameter would keep the planner from proving the partial index's
 predicate). The index only proposes candidates: ``k x oversample`` of them are re-scored
-exactly from the stored float32 vectors with ``loomdb.query.vector.exact_scores``, so scores
+exactly from the stored float32 vectors with ``loomdb.similarity.exact_scores``, so scores
 have the same direction and scale as on SQLite. Filters and other tenants' rows are skipped
 by an iterative index scan (``hnsw.iterative_scan = relaxed_order``); a filter matching at
 most ``exact_threshold`` vectors, a space without an index, or an index scan that returns
@@ -28,9 +28,9 @@ import numpy as np
 from psycopg import sql
 
 from ...errors import Conflict, CorruptStore, InvalidInput, NotFound
+from ...filters import FilterNode
 from ...model import Node, VectorSpace
-from ...query.filters import FilterNode
-from ...query.vector import exact_scores
+from ...similarity import exact_scores
 from ..base import Change, Labels, Matrix
 from .connection import ALL_TENANTS, Conn
 from .core import Core, no_nul
@@ -128,7 +128,7 @@ def _labels(rows: Sequence[Any]) -> Labels:
 
 class PostgresVectors(Core):
     """Mixed into ``PostgresBackend``: the vector half of the Backend protocol, plus
-    ``search_vectors``, the native search seam ``loomdb.query.vector`` uses."""
+    ``search_vectors``, the native search seam ``loomdb.index.search`` uses."""
 
     native_vectors = True
     text_score = "ts_rank_cd"

@@ -14,8 +14,8 @@ import numpy as np
 
 from ...config import StoreSettings
 from ...errors import BackendUnavailable, Conflict, CorruptStore, InvalidInput, NotFound
+from ...filters import FilterNode, to_sqlite
 from ...model import Direction, Edge, Node, VectorSpace
-from ...query.filters import FilterNode, to_sqlite
 from ..base import Backend, Change, Labels, Matrix, OnConflict
 from .bulk import SqliteBulk
 from .connection import Connection, translate_errors

@@ -23,16 +23,16 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from loomdb.errors import BackendUnavailable, InvalidInput, MissingDependency
-from loomdb.model import Hit
-from loomdb.query.cache import (
+from ..errors import BackendUnavailable, InvalidInput, MissingDependency
+from ..model import Hit
+from .base import (
     GENERAL_TTL,
     LATENCY_WINDOW,
     PERSONALIZED_TTL,
     CacheKey,
     ResultCache,
 )
-from loomdb.query.codec import FORMAT, MalformedValue, decode_hits, encode_hits
+from .codec import FORMAT, MalformedValue, decode_hits, encode_hits
 
 if TYPE_CHECKING:
     from redis import Redis

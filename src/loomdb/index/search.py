@@ -15,29 +15,17 @@ import numpy as np
 import numpy.typing as npt
 
 from ..config import IndexSettings
-from ..index import VectorIndexView
-from ..index.hnsw import normalized
+from ..filters import FilterNode
 from ..model import Hit, Node, VectorSpace
+from ..similarity import exact_scores
 from ..storage.base import Backend
-from .filters import FilterNode
+from .view import VectorIndexView
 
-__all__ = ["exact_scores", "vector_search"]
+__all__ = ["vector_search"]
 
 Labels = npt.NDArray[np.int64]
 Matrix = npt.NDArray[np.float32]
 BATCH = 20_000
-
-
-def exact_scores(space: VectorSpace, query: Matrix, vectors: Matrix) -> Matrix:
-    """Higher-is-better scores: cosine similarity, inner product, or minus L2 distance."""
-    scores: Matrix
-    if space.metric == "cosine":
-        scores = (normalized(vectors) @ normalized(query.reshape(1, -1))[0]).astype(np.float32)
-    elif space.metric == "ip":
-        scores = (vectors @ query).astype(np.float32)
-    else:
-        scores = -np.linalg.norm(vectors - query, axis=1).astype(np.float32)
-    return scores
 
 
 def _top(labels: Labels, scores: Matrix, k: int) -> tuple[Labels, Matrix]:

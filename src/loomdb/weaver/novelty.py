@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import NOVELTY_THRESHOLD
 from ..errors import InvalidInput
 from ..ml.bridge import Matrix
-
-if TYPE_CHECKING:
-    from ..database import Database
+from ..store import Store
 
 __all__ = ["DEFAULT_THRESHOLD", "Novelty", "measure_novelty", "reinforce"]
 
 NEIGHBOURS = 10  # nearest nodes of any kind looked at for one of a gated kind
-DEFAULT_THRESHOLD = 0.92  # MiniLM cosine: paraphrases of one statement score ~0.9 and above
+DEFAULT_THRESHOLD = NOVELTY_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def check_threshold(value: float) -> float:
 
 
 def measure_novelty(
-    db: Database, vector: Matrix, kinds: tuple[str, ...], threshold: float,
+    store: Store, vector: Matrix, kinds: tuple[str, ...], threshold: float,
     space: str = "text", exclude: str | None = None,
 ) -> Novelty:
     """The novelty of ``vector`` against the stored nodes of ``kinds`` in ``space``.
@@ -52,7 +50,7 @@ def measure_novelty(
     The nearest neighbours are searched without a filter (the index's fast path) and the
     first of a gated kind is taken: a kind filter would cost a scan of every such node's
     label per message, which grows with the store."""
-    hits = db.vector_search(vector, k=NEIGHBOURS, space=space)
+    hits = store.vector_search(vector, k=NEIGHBOURS, space=space)
     hits = [h for h in hits if h.node.id != exclude and h.node.kind in kinds]
     if not hits:
         return Novelty(1.0, None, None, False)
@@ -61,9 +59,9 @@ def measure_novelty(
                    similarity >= threshold)
 
 
-def reinforce(db: Database, node_id: str, now: float | None = None) -> None:
+def reinforce(store: Store, node_id: str, now: float | None = None) -> None:
     """Strengthen ``node_id``: it was met again."""
-    node = db.get_node(node_id)
-    db.update_node(node_id, strength=(node.strength or 1.0) + 1.0,
+    node = store.get_node(node_id)
+    store.update_node(node_id, strength=(node.strength or 1.0) + 1.0,
                    access_count=node.access_count + 1,
                    last_accessed=time.time() if now is None else now)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loomdb.errors import InvalidFilter
-from loomdb.query.filters import (
+from loomdb.filters import (
     MAX_CONDITIONS,
     MAX_DEPTH,
     MAX_LIST_ITEMS,
@@ -23,7 +23,7 @@ from loomdb.query.filters import (
     referenced_fields,
     to_sqlite,
 )
-from loomdb.query.filters import matches as py_matches
+from loomdb.filters import matches as py_matches
 
 SCHEMA = """
 CREATE TABLE nodes (

@@ -18,13 +18,12 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loomdb.cache import CacheKey, MemoryCache, RedisCache, ResultCache, open_cache
+from loomdb.cache.codec import MalformedValue, decode_hits, encode_hits
 from loomdb.errors import BackendUnavailable, InvalidInput, MissingDependency
 from loomdb.model import Citation, Hit, Node
-from loomdb.query.cache import CacheKey, MemoryCache, ResultCache, open_cache
-from loomdb.query.cache_redis import RedisCache
-from loomdb.query.codec import MalformedValue, decode_hits, encode_hits
 
-from .redis_server import RedisServer, start_server
+from ..redis_server import RedisServer, start_server
 
 KINDS = ["memory", "redis"]
 KEY = CacheKey(namespace="store-a", tenant="acme", user=None, fingerprint="f" * 16, seq=7)
@@ -393,7 +392,7 @@ def test_open_cache_by_name() -> None:
 
 
 def test_redis_cache_is_exported_from_the_cache_module() -> None:
-    from loomdb.query import cache
+    import loomdb.cache as cache
 
     assert cache.RedisCache is RedisCache
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from loomdb.model import Citation, Hit, Node
+from ..model import Citation, Hit, Node
 
 __all__ = ["FORMAT", "MalformedValue", "decode_hits", "encode_hits"]
 

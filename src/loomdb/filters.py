@@ -60,8 +60,11 @@ __all__ = [
     "Not",
     "Or",
     "Scalar",
+    "Where",
+    "all_of",
     "matches",
     "parse_filter",
+    "parse_where",
     "referenced_fields",
     "to_sqlite",
 ]
@@ -152,6 +155,8 @@ class Not:
 
 
 FilterNode = Compare | In | Contains | And | Or | Not
+FILTER_TYPES = (Compare, In, Contains, And, Or, Not)
+Where = Mapping[str, Any] | FilterNode | None  # a filter document, or one parsed before
 
 
 # --------------------------------------------------------------------------- parsing
@@ -167,6 +172,25 @@ def parse_filter(expr: object, fields: Collection[str] = COLUMN_NAMES) -> Filter
         return None
     node = _Parser(fields).document(expr, depth=1)
     return None if node == And(()) else node
+
+
+def parse_where(where: Where, kind: str | None = None) -> FilterNode | None:
+    """The filter of an API call's ``where=`` and ``kind=``: ``kind`` is the shorthand for
+    ``{"kind": kind}`` AND-ed with ``where`` (the one place that rule is written). A filter
+    parsed before is passed on as it is, never parsed again."""
+    if isinstance(where, FILTER_TYPES):
+        return all_of(where, None if kind is None else parse_filter({"kind": kind}))
+    if kind is not None:
+        where = {"$and": [dict(where), {"kind": kind}]} if where else {"kind": kind}
+    return parse_filter(where)
+
+
+def all_of(*filters: FilterNode | None) -> FilterNode | None:
+    """The conjunction of ``filters`` (``None`` ones match everything and are left out)."""
+    present = tuple(f for f in filters if f is not None)
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else And(present)
 
 
 def _show(text: str) -> str:
