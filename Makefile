@@ -28,10 +28,12 @@ crash-soak: $(STAMP)
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_all.py
 
-# STYLE.md: ruff clean, mypy --strict clean on src/ (test runs them first)
+# STYLE.md: ruff clean, mypy --strict clean on src/, and the layers of docs/architecture.md
+# kept by import-linter's contracts in pyproject.toml (test runs them first)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) demo-store benchmarks/.work

@@ -9,6 +9,19 @@ EXPECTED = {
     "InvalidFilter", "InvalidInput",
     "InvalidVector", "LoomError", "MissingDependency", "ModelMismatch", "Node", "NotFound",
     "Path", "StoreLocked", "StoreSettings", "Subgraph", "VectorSpace", "__version__", "open",
+    # queries
+    "Query", "Plan", "QueryBuilder", "QUERY_STRATEGIES", "ReasoningPath", "UserPolicy",
+    "ResultCache", "NodeRef",
+    # ingestion, enrichment, memory
+    "ChunkSettings", "ExtractLimits", "IngestResult", "expand_sources", "DropFolder",
+    "EnrichmentSettings", "WeaverStatus", "Job", "Remembered",
+    # ML providers
+    "MLProvider", "LocalProvider", "OpenAICompatibleProvider", "MiniLMEmbedder",
+    # evaluation
+    "read_golden", "EvalReport", "EvalStrategy", "EVAL_STRATEGIES", "DEFAULT_EVAL_STRATEGIES",
+    # moving data
+    "migrate", "validate_migration", "MigrationReport", "import_legacy", "export_legacy",
+    "default_store_path",
 }
 
 

@@ -20,9 +20,16 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 import loomdb
-from loomdb.config import default_store_path
-from loomdb.errors import InvalidFilter, InvalidInput, LoomError, NotFound
-from loomdb.model import Edge, Hit, Node
+from loomdb import (
+    Edge,
+    Hit,
+    InvalidFilter,
+    InvalidInput,
+    LoomError,
+    Node,
+    NotFound,
+    default_store_path,
+)
 
 __all__ = [
     "DirectionChoice",

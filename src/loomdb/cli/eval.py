@@ -10,9 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from loomdb.errors import NotFound
-from loomdb.eval import DEFAULT_STRATEGIES, STRATEGIES, EvalReport, read_golden
-from loomdb.eval.runner import NDCG_CUTOFF
+from loomdb import DEFAULT_EVAL_STRATEGIES, EVAL_STRATEGIES, EvalReport, NotFound, read_golden
 
 from .common import JsonOpt, StoreOpt, TenantOpt, cell, open_store, print_json, stdout
 
@@ -23,8 +21,8 @@ def eval_(
         help='Golden set, JSON Lines: {"query": ..., "gold_ids": [...]} or '
              '{"query": ..., "gold": [{"document": ..., "page": ...}]} per line.')],
     strategy: Annotated[list[str] | None, typer.Option(
-        "--strategy", help=f"Strategy to measure (repeatable): {', '.join(STRATEGIES)}. "
-                           f"Default: {', '.join(DEFAULT_STRATEGIES)}.")] = None,
+        "--strategy", help=f"Strategy to measure (repeatable): {', '.join(EVAL_STRATEGIES)}. "
+                           f"Default: {', '.join(DEFAULT_EVAL_STRATEGIES)}.")] = None,
     k: Annotated[int, typer.Option("--k", "-k", help="Hits per query (recall@k).")] = 10,
     kind: Annotated[str, typer.Option(
         help="Node kind searched unless a query names one; '*' for any kind.")] = "chunk",
@@ -38,7 +36,7 @@ def eval_(
     if not dataset.is_file():
         raise NotFound(f"no golden set at {dataset}")
     golden = read_golden(dataset)
-    names = strategy or list(DEFAULT_STRATEGIES)
+    names = strategy or list(DEFAULT_EVAL_STRATEGIES)
     with open_store(store, tenant) as db, _bar(not as_json) as progress:
         tasks = {name: progress.add_task(name, total=len(golden)) for name in names}
         report = db.evaluate(golden, names, k=k, kind=kind,
@@ -63,7 +61,7 @@ def _table(report: EvalReport, title: str) -> Table:
     """One row per strategy; the best value of each quality column in bold."""
     table = Table(title=escape(f"{title}: {report.queries:,} queries, k={report.k}"),
                   title_justify="left")
-    headers = [f"recall@{report.k}", "MRR", f"nDCG@{NDCG_CUTOFF}", "citation"]
+    headers = [f"recall@{report.k}", "MRR", f"nDCG@{report.ndcg_cutoff}", "citation"]
     for header in ("strategy", *headers, "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(header, justify="left" if header == "strategy" else "right")
     rows = [list(r.metrics.values()) for r in report.strategies]

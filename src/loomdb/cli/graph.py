@@ -9,8 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from loomdb.errors import NotFound
-from loomdb.model import Edge, Path
+from loomdb import Edge, NotFound, Path
 
 from .common import (
     DirectionChoice,

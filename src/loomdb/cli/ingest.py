@@ -11,9 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from loomdb.database import Database
-from loomdb.ingest.pipeline import IngestResult, expand_sources
-from loomdb.ingest.watcher import DropFolder
+from loomdb import Database, IngestResult, expand_sources
 
 from .common import JsonOpt, StoreOpt, TenantOpt, cell, open_store, print_json, stdout
 
@@ -121,8 +119,8 @@ def watch(
                            STATUS_STYLES.get(result.status, "")))
 
     with open_store(store, tenant, write=True, create=True) as db:
-        folder = DropFolder(db, directory, settle=settle, max_bytes=int(max_mb * 2**20),
-                            on_result=report)
+        folder = db.watch(directory, settle=settle, max_bytes=int(max_mb * 2**20),
+                          on_result=report)
         folder.start()
         if not json:
             console.print(f"watching {folder.root} (Ctrl-C to stop)")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,26 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 import loomdb
-from loomdb.errors import MissingDependency
 
 from .common import JsonOpt, StoreOpt, TenantOpt, cell, open_store, print_json, stdout
 
 __all__ = ["export", "import_"]
-
-Legacy = Callable[[loomdb.Database, Path], dict[str, Any]]
-
-
-def _legacy(name: str) -> Legacy:
-    """``loomdb.interchange.<name>``, imported only when a command needs it."""
-    try:
-        module = importlib.import_module("loomdb.interchange")
-    except ImportError as exc:
-        raise MissingDependency(f"loomdb.interchange is not available: {exc}") from exc
-    function: Legacy | None = getattr(module, name, None)
-    if function is None:
-        raise MissingDependency(f"loomdb.interchange has no {name}() in this installation")
-    return function
-
 
 def import_(
     directory: Annotated[Path, typer.Argument(
@@ -44,9 +26,8 @@ def import_(
 
     Example: loomdb import ./legacy-export --store ./notes-store
     """
-    import_legacy = _legacy("import_legacy")
     with open_store(store, tenant, write=True) as db:
-        counts = import_legacy(db, directory)
+        counts = loomdb.import_legacy(db, directory)
     _report(f"imported from {escape(str(directory))}", counts, as_json)
 
 
@@ -61,9 +42,8 @@ def export(
 
     Example: loomdb export ./backup --store ./notes-store
     """
-    export_legacy = _legacy("export_legacy")
     with open_store(store, tenant) as db:
-        counts = export_legacy(db, directory)
+        counts = loomdb.export_legacy(db, directory)
     _report(f"exported to {escape(str(directory))}", counts, as_json)
 
 

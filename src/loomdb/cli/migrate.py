@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -19,11 +19,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from loomdb.interchange.migrate import MigrationReport, validate_migration
-from loomdb.interchange.migrate import migrate as run_migration
-from loomdb.interchange.migrate.copying import Progress as OnProgress
+from loomdb import MigrationReport, validate_migration
+from loomdb import migrate as run_migration
 
 from .common import JsonOpt, cell, print_json, stdout
+
+OnProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 __all__ = ["migrate"]
 

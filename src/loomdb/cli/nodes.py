@@ -11,8 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import loomdb
-from loomdb.errors import InvalidInput, NotFound
-from loomdb.ml.minilm import MiniLMEmbedder
+from loomdb import InvalidInput, MiniLMEmbedder, NotFound
 
 from .common import (
     JsonOpt,

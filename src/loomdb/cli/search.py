@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from loomdb.ml.minilm import MiniLMEmbedder
-from loomdb.model import Hit
+from loomdb import Hit, MiniLMEmbedder
 
 from .common import (
     JsonOpt,

@@ -13,9 +13,7 @@ from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
-from loomdb.config import default_store_path
-from loomdb.errors import CorruptStore
-from loomdb.ml.minilm import MiniLMEmbedder
+from loomdb import CorruptStore, MiniLMEmbedder, default_store_path
 
 from .common import JsonOpt, StoreOpt, TenantOpt, cell, open_store, print_json, stdout
 

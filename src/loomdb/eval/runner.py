@@ -99,6 +99,7 @@ class EvalReport:
     queries: int
     strategies: tuple[StrategyReport, ...]
     missing_gold: tuple[str, ...] = ()
+    ndcg_cutoff: int = NDCG_CUTOFF
 
     def __getitem__(self, name: str) -> StrategyReport:
         for report in self.strategies:
