@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 __all__ = [
     "Citation",
     "Direction",
     "Edge",
     "Hit",
+    "JSONObject",
+    "JSONScalar",
+    "JSONValue",
     "Metric",
     "Node",
     "NodeRef",
@@ -22,11 +25,19 @@ __all__ = [
     "Quantization",
     "VectorSpace",
     "citation_of",
+    "prop_int",
+    "prop_number",
+    "prop_object",
+    "prop_str",
+    "prop_strs",
 ]
 
 Metric = Literal["cosine", "ip", "l2"]
 Quantization = Literal["f32", "f16", "i8", "b1"]
 Direction = Literal["out", "in", "both"]
+JSONScalar = str | int | float | bool | None
+JSONValue = JSONScalar | list["JSONValue"] | dict[str, "JSONValue"]
+JSONObject = dict[str, JSONValue]  # node and edge props, and any other JSON object
 
 METRICS: tuple[str, ...] = ("cosine", "ip", "l2")
 QUANTIZATIONS: tuple[str, ...] = ("f32", "f16", "i8", "b1")
@@ -43,7 +54,7 @@ class Node:
     id: str
     kind: str = "concept"
     text: str | None = None
-    props: dict[str, Any] = field(default_factory=dict)
+    props: JSONObject = field(default_factory=dict)
     source: str | None = None
     category: str | None = None
     confidence: float | None = None
@@ -67,7 +78,7 @@ class Edge:
     type: str = "related"
     weight: float = 1.0
     confidence: float | None = None
-    props: dict[str, Any] = field(default_factory=dict)
+    props: JSONObject = field(default_factory=dict)
     created: float | None = None
     last_used: float | None = None
     tenant: str = "default"
@@ -124,15 +135,45 @@ class Hit:
 
 def citation_of(node: Node) -> Citation | None:
     """Where a chunk comes from, read from its props; ``None`` when it does not say."""
-    document = node.props.get("document")
-    if node.kind != "chunk" or not isinstance(document, str):
+    document = prop_str(node.props, "document")
+    if node.kind != "chunk" or document is None:
         return None
+    props = node.props
+    return Citation(document, prop_int(props, "page"), prop_int(props, "start"),
+                    prop_int(props, "end"))
 
-    def integer(key: str) -> int | None:
-        value = node.props.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-    return Citation(document, integer("page"), integer("start"), integer("end"))
+# -- reading props: JSON values, narrowed to what the reader expects ------------------------
+
+def prop_int(props: JSONObject, key: str) -> int | None:
+    """``props[key]`` if it is an integer (booleans are not), else ``None``."""
+    value = props.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def prop_number(props: JSONObject, key: str) -> float | None:
+    """``props[key]`` if it is a number (booleans are not), else ``None``."""
+    value = props.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
+
+
+def prop_str(props: JSONObject, key: str) -> str | None:
+    """``props[key]`` if it is a string, else ``None``."""
+    value = props.get(key)
+    return value if isinstance(value, str) else None
+
+
+def prop_strs(props: JSONObject, key: str) -> list[str]:
+    """The strings in the list ``props[key]`` (``[]`` when it is not a list)."""
+    value = props.get(key)
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def prop_object(props: JSONObject, key: str) -> JSONObject:
+    """``props[key]`` if it is a JSON object, else an empty one."""
+    value = props.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)

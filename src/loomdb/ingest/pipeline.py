@@ -23,7 +23,7 @@ from typing import Any
 from ..context import Context
 from ..errors import LoomError, NotFound
 from ..ml.bridge import Embedder, Matrix, MLProvider
-from ..model import Edge, Node
+from ..model import Edge, Node, prop_int
 from ..storage.base import JobSpec
 from ..store import Store
 from ..weaver.activity import COOCCUR, EMBED, SUMMARIZE
@@ -155,7 +155,8 @@ def _ingest_file(run: _Ingestion, path: Path) -> IngestResult:
         existing = run.store.get_nodes([doc_id]).get(doc_id)
         if existing is not None and existing.props.get("content_hash") == digest:
             return IngestResult(str(path), "unchanged", doc_id,
-                                existing.props.get("pages", 0), existing.props.get("chunks", 0),
+                                prop_int(existing.props, "pages") or 0,
+                                prop_int(existing.props, "chunks") or 0,
                                 stages={"hash": time.perf_counter() - started})
         document = extract(path, password=run.password, limits=run.limits)
         stages["extract"] = time.perf_counter() - started
@@ -245,7 +246,7 @@ def chunk_ids_of(store: Store, doc_id: str) -> list[str]:
 
 def ids_in_order(store: Store, ids: Sequence[str]) -> list[str]:
     nodes = store.get_nodes(ids)
-    return sorted(nodes, key=lambda i: nodes[i].props.get("position", 0))
+    return sorted(nodes, key=lambda i: prop_int(nodes[i].props, "position") or 0)
 
 
 def _delete_chunks(store: Store, ids: Sequence[str]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInput, NotFound
-from ..model import Edge, Node
+from ..model import Edge, Node, prop_int, prop_str
 from ..storage.base import JobSpec
 from ..store import Store
 from ..validation import check_id
@@ -77,8 +77,8 @@ def add_message(store: Store, chat: str, sender: str, content: str, role: str = 
         chat_node = _chat(store, chat)
         if reply_to is not None and store.get_nodes([check_id(reply_to)]).get(reply_to) is None:
             raise NotFound(f"reply_to: no message {reply_to!r}")
-        position = int(chat_node.props.get("messages", 0))
-        previous = chat_node.props.get("last_message")
+        position = prop_int(chat_node.props, "messages") or 0
+        previous = prop_str(chat_node.props, "last_message")
         store.add_nodes([Node(mid, kind="message", text=content, source=sender, category=role,
                            created=created if created is not None else time.time(),
                            props={**(props or {}), "chat": chat, "sender": sender,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
-from ..model import Hit, Node
+from ..model import Hit, JSONObject, Node, prop_int, prop_number, prop_object, prop_strs
 from ..store import Store
 from ..validation import check_id
 
@@ -72,9 +72,22 @@ def load_policy(store: Store, user: str) -> UserPolicy:
     if node is None:
         return UserPolicy(user)
     props = node.props
-    return UserPolicy(user, props.get("boosts", {}), props.get("exclude", {}),
-                      props.get("learned", {}), props.get("recency_half_life"),
-                      props.get("recency_weight", 0.0), props.get("events", 0))
+    return UserPolicy(user, _weights(props, "boosts"), _lists(props, "exclude"),
+                      _weights(props, "learned"), prop_number(props, "recency_half_life"),
+                      prop_number(props, "recency_weight") or 0.0, prop_int(props, "events") or 0)
+
+
+def _weights(props: JSONObject, key: str) -> dict[str, dict[str, float]]:
+    """``{field: {value: weight}}`` as saved in a profile."""
+    return {field: {value: weight for value in prop_object(by_value, field)
+                    if (weight := prop_number(prop_object(by_value, field), value)) is not None}
+            for by_value in [prop_object(props, key)] for field in by_value}
+
+
+def _lists(props: JSONObject, key: str) -> dict[str, list[str]]:
+    """``{field: [value, ...]}`` as saved in a profile."""
+    saved = prop_object(props, key)
+    return {field: prop_strs(saved, field) for field in saved}
 
 
 def save_policy(store: Store, policy: UserPolicy) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from ..ml.bridge import Entity
 from ..ml.entities import canonical_name
-from ..model import Edge, Node
+from ..model import Edge, JSONValue, Node, prop_strs
 from ..store import Store
 
 __all__ = [
@@ -102,9 +102,9 @@ def _merge_entity_nodes(store: Store, groups: dict[str, list[Entity]],
         if node is None:
             label, key = keys[eid]
             new.append(Node(eid, kind="entity", text=found[0].text, category=label,
-                            props={"label": label, "key": key, "aliases": aliases}))
-        elif not set(aliases) <= set(node.props.get("aliases", [])):
-            merged = sorted(set(node.props.get("aliases", [])) | set(aliases))
+                            props={"label": label, "key": key, "aliases": list(aliases)}))
+        elif not set(aliases) <= set(known := prop_strs(node.props, "aliases")):
+            merged: list[JSONValue] = [*sorted(set(known) | set(aliases))]
             changed.append((eid, {**node.props, "aliases": merged}))
     if new:
         store.backend.put_nodes(store.tenant_name, new, "ignore")

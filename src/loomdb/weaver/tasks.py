@@ -19,7 +19,7 @@ import numpy as np
 
 from ..context import Context
 from ..ml.bridge import Matrix
-from ..model import Edge, Node
+from ..model import Edge, Node, prop_int, prop_number
 from ..storage.base import Job, JobSpec
 from ..store import Store
 from .activity import CONSOLIDATE, COOCCUR, EMBED, ENTITIES, SUMMARIZE
@@ -173,7 +173,7 @@ def _parts_in_order(store: Store, node: Node) -> list[Node]:
         return []
     edges = store.backend.get_edges(store.tenant_name, None, node.id, ["part_of"], 100_000, 0)
     parts = store.get_nodes([e.src for e in edges])
-    ordered = sorted(parts.values(), key=lambda n: n.props.get("position", 0))
+    ordered = sorted(parts.values(), key=lambda n: prop_int(n.props, "position") or 0)
     return [n for n in ordered if n.text and "duplicate_of" not in n.props]
 
 
@@ -188,7 +188,7 @@ def prepare_consolidate(ctx: Context, jobs: Sequence[Job]) -> Apply:
 
     def apply() -> list[JobSpec]:
         for node in nodes:
-            peak = float(node.props.get("peak_strength", node.strength or 1.0))
+            peak = prop_number(node.props, "peak_strength") or node.strength or 1.0
             met = node.last_accessed or node.updated or now
             strength = 1.0 + (peak - 1.0) * 0.5 ** (max(now - met, 0.0) / half_life)
             if abs(strength - (node.strength or 1.0)) > 1e-9:
