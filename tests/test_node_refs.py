@@ -9,6 +9,7 @@ import typing
 import numpy as np
 
 import loomdb
+import loomdb.model
 from loomdb import Database, Node
 
 from .conftest import unit_vectors
@@ -69,12 +70,15 @@ def test_every_public_method_with_an_id_parameter_accepts_a_node() -> None:
     for name, method in inspect.getmembers(Database, inspect.isfunction):
         if name.startswith("_"):
             continue
-        hints = typing.get_type_hints(method)
-        for parameter in inspect.signature(method).parameters:
-            if parameter in id_names and (name, parameter) not in created:
-                hint = hints.get(parameter)
-                if Node not in _members(hint):
-                    wrong.append(f"{name}({parameter}: {hint})")
+        checked = [p for p in inspect.signature(method).parameters
+                   if p in id_names and (name, p) not in created]
+        if not checked:
+            continue
+        hints = typing.get_type_hints(method, {**vars(loomdb.model), **method.__globals__})
+        for parameter in checked:
+            hint = hints.get(parameter)
+            if Node not in _members(hint):
+                wrong.append(f"{name}({parameter}: {hint})")
     assert not wrong, wrong
 
 

@@ -10,8 +10,8 @@ EXPECTED = {
     "InvalidVector", "LoomError", "MissingDependency", "ModelMismatch", "Node", "NotFound",
     "Path", "StoreLocked", "StoreSettings", "Subgraph", "VectorSpace", "__version__", "open",
     # queries
-    "Query", "Plan", "QueryBuilder", "QUERY_STRATEGIES", "ReasoningPath", "UserPolicy",
-    "ResultCache", "NodeRef",
+    "Query", "QueryArguments", "Plan", "QueryBuilder", "QUERY_STRATEGIES", "ReasoningPath",
+    "UserPolicy", "ResultCache", "NodeRef", "JSONObject", "JSONValue",
     # ingestion, enrichment, memory
     "ChunkSettings", "ExtractLimits", "IngestResult", "expand_sources", "DropFolder",
     "EnrichmentSettings", "WeaverStatus", "Job", "Remembered",

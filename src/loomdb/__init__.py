@@ -45,8 +45,8 @@ from .memory.memories import Remembered
 from .memory.reasoning import ReasoningPath
 from .ml import LocalProvider, MiniLMEmbedder, OpenAICompatibleProvider
 from .ml.bridge import MLProvider
-from .model import Citation, Edge, Hit, Node, NodeRef, Path, VectorSpace
-from .query.builder import QueryBuilder
+from .model import Citation, Edge, Hit, JSONObject, JSONValue, Node, NodeRef, Path, VectorSpace
+from .query.builder import QueryArguments, QueryBuilder
 from .query.personalize import UserPolicy
 from .query.plan import STRATEGIES as QUERY_STRATEGIES
 from .query.plan import Plan, Query
@@ -80,6 +80,8 @@ __all__ = [
     "InvalidFilter",
     "InvalidInput",
     "InvalidVector",
+    "JSONObject",
+    "JSONValue",
     "Job",
     "LimitExceeded",
     "LocalProvider",
@@ -99,6 +101,7 @@ __all__ = [
     "Plan",
     "ProviderError",
     "Query",
+    "QueryArguments",
     "QueryBuilder",
     "ReasoningPath",
     "Remembered",

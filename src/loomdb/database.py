@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -34,8 +34,8 @@ from .memory import chats
 from .memory.memories import Remembered, remember
 from .memory.reasoning import ReasoningPath, strongest_paths
 from .ml.bridge import MLProvider
-from .model import Hit, Node, NodeRef
-from .query.builder import QueryBuilder, query_from_arguments
+from .model import Hit, JSONObject, Node, NodeRef
+from .query.builder import QUERY_ARGUMENTS, QueryArguments, QueryBuilder, query_from_arguments
 from .query.engine import QueryEngine, QueryResult
 from .query.personalize import UserPolicy, check_policy, load_policy, record_feedback, save_policy
 from .query.plan import Plan, Query
@@ -256,12 +256,12 @@ class Database(Store):
         return pipeline.delete_document(self.context.store, check_id(id))
 
     def create_chat(self, title: str, topic: str | None = None, *, id: str | None = None,  # noqa: A002
-                    props: dict[str, Any] | None = None) -> Node:
+                    props: JSONObject | None = None) -> Node:
         return chats.create_chat(self.context.store, title, topic, chat_id=id, props=props)
 
     def add_message(self, chat: NodeRef, sender: str, content: str, role: str = "user", *,
                     reply_to: NodeRef | None = None, id: str | None = None,  # noqa: A002
-                    props: dict[str, Any] | None = None, created: float | None = None) -> Node:
+                    props: JSONObject | None = None, created: float | None = None) -> Node:
         """Append a message to ``chat`` (``next`` from the one before, ``reply_to`` if given);
         its embedding, entities and the chat's summary follow in the background."""
         answered = None if reply_to is None else check_id(reply_to)
@@ -274,7 +274,7 @@ class Database(Store):
         """The entities a message or chunk mentions (once the weaver has linked them)."""
         return chats.entities_mentioned_in(self.context.store, check_id(id))
 
-    def remember(self, text: str, *, kind: str = "memory", props: dict[str, Any] | None = None,
+    def remember(self, text: str, *, kind: str = "memory", props: JSONObject | None = None,
                  id: str | None = None) -> Remembered:  # noqa: A002
         """Keep a fact; a repeat of a known one reinforces it instead (novelty gating)."""
         found = remember(self.context, text, kind=kind, props=props, memory_id=id)
@@ -343,7 +343,11 @@ class Database(Store):
             self.weaver.start()
             self.weaver.notify()
 
-    def _as_query(self, query: Query | str | None, arguments: dict[str, Any]) -> Query:
+    def _as_query(self, query: Query | str | None, arguments: QueryArguments) -> Query:
+        unknown = set(arguments) - QUERY_ARGUMENTS
+        if unknown:
+            raise InvalidInput(f"unknown query argument(s) {sorted(unknown)}; known: "
+                               f"{sorted(QUERY_ARGUMENTS)}")
         if isinstance(query, str):  # db.query("words", ...): the text of the query
             if "text" in arguments:
                 raise InvalidInput("give the query text once, positionally or as text=")
@@ -359,7 +363,8 @@ class Database(Store):
             raise InvalidInput("offset must be an integer from 0 to 100,000")
         return built
 
-    def query(self, query: Query | str | None = None, /, **arguments: Any) -> list[Hit]:
+    def query(self, query: Query | str | None = None, /,
+              **arguments: Unpack[QueryArguments]) -> list[Hit]:
         """Answer a converged query: a ``Query``, its text, or its keywords (``text``, ``vector``,
         ``lexical``, ``where``, ``kind``, ``near``, ``matching``, ``hops``, ``edge_types``,
         ``direction``, ``restrict``, ``k``, ``offset``, ``threshold``, ``user``, ``strategy``,
@@ -373,7 +378,7 @@ class Database(Store):
         return QueryBuilder(self)
 
     def explain(self, query: Query | str | None = None, /, *, execute: bool = True,
-                **arguments: Any) -> Plan:
+                **arguments: Unpack[QueryArguments]) -> Plan:
         """The plan for a query: the chosen strategy and why, its steps with estimated costs,
         the alternatives weighed, and (executed by default) each step's actual time. The
         result cache is bypassed, so the plan shown is the one a cache miss would run."""

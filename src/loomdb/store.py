@@ -29,6 +29,7 @@ from .model import (
     Direction,
     Edge,
     Hit,
+    JSONObject,
     Metric,
     Node,
     NodeRef,
@@ -36,6 +37,7 @@ from .model import (
     VectorSpace,
 )
 from .model import Path as GraphPath
+from .similarity import Matrix
 from .storage.base import Backend, OnConflict
 from .validation import (
     check_direction,
@@ -48,7 +50,9 @@ from .validation import (
     unique,
 )
 
-__all__ = ["Store"]
+__all__ = ["Store", "Vectors"]
+
+Vectors = npt.ArrayLike | Sequence[npt.ArrayLike]  # a matrix, or one row per node
 
 NODE_FIELDS = frozenset(Node.__dataclass_fields__) - {"tenant"}
 EDGE_FIELDS = frozenset(Edge.__dataclass_fields__) - {"tenant"}
@@ -59,7 +63,7 @@ EDGE_TEXTS = ("src", "dst", "type")
 STORAGE_TYPES = ("float32", "float16", "float64")
 
 
-def _coerce(item: Any, cls: type[Record], fields: frozenset[str], tenant: str) -> Record:
+def _coerce(item: object, cls: type[Record], fields: frozenset[str], tenant: str) -> Record:
     """``item`` (a ``cls``, or a mapping of its fields) as a ``cls`` of ``tenant``."""
     if isinstance(item, cls):
         return replace(item, tenant=tenant)
@@ -71,7 +75,7 @@ def _coerce(item: Any, cls: type[Record], fields: frozenset[str], tenant: str) -
     raise InvalidInput(f"expected a {cls.__name__} or a mapping, got {type(item).__name__}")
 
 
-def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
+def _as_node(item: Node | Mapping[str, object], tenant: str) -> Node:
     node = _coerce(item, Node, NODE_FIELDS, tenant)
     check_id(node.id)
     if not isinstance(node.kind, str) or not node.kind:
@@ -85,7 +89,7 @@ def _as_node(item: Node | Mapping[str, Any], tenant: str) -> Node:
     return node
 
 
-def _as_edge(item: Edge | Mapping[str, Any], tenant: str) -> Edge:
+def _as_edge(item: Edge | Mapping[str, object], tenant: str) -> Edge:
     edge = _coerce(item, Edge, EDGE_FIELDS, tenant)
     src, dst = check_id(edge.src), check_id(edge.dst)
     if src is not edge.src or dst is not edge.dst:  # Nodes given for the endpoints
@@ -141,11 +145,11 @@ class Store:
         id: str,  # noqa: A002 - the model's own field name
         kind: str = "concept",
         text: str | None = None,
-        props: dict[str, Any] | None = None,
+        props: JSONObject | None = None,
         *,
-        vector: Any = None,
+        vector: npt.ArrayLike | None = None,
         space: str = "text",
-        **fields: Any,
+        **fields: object,
     ) -> Node:
         """Add one node (``Conflict`` if the id exists), with its vector if given."""
         node = {"id": id, "kind": kind, "text": text, "props": props or {}, **fields}
@@ -155,9 +159,9 @@ class Store:
 
     def add_nodes(
         self,
-        nodes: Iterable[Node | Mapping[str, Any]],
+        nodes: Iterable[Node | Mapping[str, object]],
         *,
-        vectors: Any = None,
+        vectors: Vectors | None = None,
         space: str = "text",
         on_conflict: OnConflict = "error",
     ) -> list[str]:
@@ -181,7 +185,7 @@ class Store:
         return ids
 
     def upsert_nodes(
-        self, nodes: Iterable[Node | Mapping[str, Any]], *, vectors: Any = None,
+        self, nodes: Iterable[Node | Mapping[str, object]], *, vectors: Vectors | None = None,
         space: str = "text",
     ) -> list[str]:
         """Insert new nodes and replace existing ones (see ``add_nodes``)."""
@@ -202,7 +206,7 @@ class Store:
     def has_node(self, id: NodeRef) -> bool:  # noqa: A002
         return bool(self.backend.get_nodes(self.tenant_name, [check_id(id)]))
 
-    def update_node(self, id: NodeRef, **changes: Any) -> Node:  # noqa: A002
+    def update_node(self, id: NodeRef, **changes: object) -> Node:  # noqa: A002
         """Set the given fields (``props`` replaces the whole object); ``NotFound`` if absent."""
         if "props" in changes and not isinstance(changes["props"], dict):
             raise InvalidInput("props must be a JSON object (dict)")
@@ -236,7 +240,7 @@ class Store:
 
     def add_edge(
         self, src: NodeRef, dst: NodeRef, type: str = "related",  # noqa: A002
-        weight: float = 1.0, **fields: Any,
+        weight: float = 1.0, **fields: object,
     ) -> Edge:
         """Add one edge ``src -> dst``; ``Conflict`` if (src, dst, type) exists."""
         src, dst = check_id(src), check_id(dst)
@@ -244,7 +248,7 @@ class Store:
         return self.get_edges(src=src, dst=dst, types=[type])[0]
 
     def add_edges(
-        self, edges: Iterable[Edge | Mapping[str, Any]], *, on_conflict: OnConflict = "error"
+        self, edges: Iterable[Edge | Mapping[str, object]], *, on_conflict: OnConflict = "error"
     ) -> int:
         """Add edges atomically; ``NotFound`` if an endpoint is missing. Returns the count."""
         if on_conflict not in CONFLICT_MODES:
@@ -254,7 +258,7 @@ class Store:
             self.backend.put_edges(self.tenant_name, batch, on_conflict)
         return len(batch)
 
-    def upsert_edges(self, edges: Iterable[Edge | Mapping[str, Any]]) -> int:
+    def upsert_edges(self, edges: Iterable[Edge | Mapping[str, object]]) -> int:
         """Insert new edges and replace the weight, confidence and props of existing ones."""
         return self.add_edges(edges, on_conflict="replace")
 
@@ -297,21 +301,21 @@ class Store:
         return self.backend.list_spaces()
 
     def set_vector(
-        self, id: NodeRef, vector: Any, *, space: str = "text",  # noqa: A002
+        self, id: NodeRef, vector: npt.ArrayLike, *, space: str = "text",  # noqa: A002
         model: str | None = None,
     ) -> None:
         """Set (or replace) the vector of node ``id`` in ``space``."""
         self.set_vectors([id], [vector], space=space, model=model)
 
     def set_vectors(
-        self, ids: Sequence[NodeRef], vectors: Any, *, space: str = "text",
+        self, ids: Sequence[NodeRef], vectors: Vectors, *, space: str = "text",
         model: str | None = None,
     ) -> None:
         """Set the vectors of many nodes atomically. ``model``, if given, must be the space's."""
         matrix = check_vectors(self.space(space), vectors, model=model, count=len(ids))
         self.backend.put_vectors(self.tenant_name, space, [check_id(i) for i in ids], matrix)
 
-    def get_vector(self, id: NodeRef, *, space: str = "text") -> npt.NDArray[Any]:  # noqa: A002
+    def get_vector(self, id: NodeRef, *, space: str = "text") -> Matrix:  # noqa: A002
         """The stored vector of ``id`` in the space's storage dtype; ``NotFound`` if none."""
         node_id = check_id(id)
         found = self.backend.get_vectors(self.tenant_name, space, [node_id])
@@ -319,7 +323,7 @@ class Store:
             raise NotFound(f"node {node_id!r} has no vector in space {space!r}")
         return found[node_id]
 
-    def get_vectors(self, ids: Sequence[NodeRef], *, space: str = "text") -> dict[str, Any]:
+    def get_vectors(self, ids: Sequence[NodeRef], *, space: str = "text") -> dict[str, Matrix]:
         """The stored vectors of those ``ids`` that have one in ``space``, keyed by id."""
         self.space(space)
         return self.backend.get_vectors(self.tenant_name, space, [check_id(i) for i in ids])
@@ -330,7 +334,7 @@ class Store:
     # -- search ----------------------------------------------------------------------------
 
     def vector_search(
-        self, vector: Any, k: int = 10, *, space: str = "text",
+        self, vector: npt.ArrayLike, k: int = 10, *, space: str = "text",
         where: Where = None, kind: str | None = None,
         exact: bool = False, model: str | None = None,
     ) -> list[Hit]:

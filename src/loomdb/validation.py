@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import DimensionMismatch, InvalidInput, InvalidVector, ModelMismatch
-from .model import DIRECTIONS, Node, VectorSpace
+from .model import DIRECTIONS, Direction, Node, VectorSpace
 
 __all__ = [
     "check_direction",
@@ -29,7 +29,7 @@ MAX_LIMIT = 100_000
 MAX_MAGNITUDE = 1e15  # squared and summed over 16k dims this stays finite in float32
 
 
-def check_name(value: Any, what: str) -> str:
+def check_name(value: object, what: str) -> str:
     """Tenant and space names: 1-64 of ``A-Z a-z 0-9 _ . -``, not starting with a dot."""
     if not isinstance(value, str) or not NAME.match(value):
         raise InvalidInput(
@@ -39,7 +39,7 @@ def check_name(value: Any, what: str) -> str:
     return value
 
 
-def check_id(value: Any) -> str:
+def check_id(value: object) -> str:
     """A node id, or the id of a ``Node`` the API returned, checked."""
     if isinstance(value, Node):
         value = value.id
@@ -51,13 +51,13 @@ def check_id(value: Any) -> str:
     return value
 
 
-def check_limit(value: Any, what: str = "limit", maximum: int = MAX_LIMIT) -> int:
+def check_limit(value: object, what: str = "limit", maximum: int = MAX_LIMIT) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
         raise InvalidInput(f"{what} must be an integer from 1 to {maximum}, got {value!r:.40}")
     return value
 
 
-def check_unicode(owner: Any, names: Sequence[str], values: Sequence[Any]) -> None:
+def check_unicode(owner: object, names: Sequence[str], values: Sequence[object]) -> None:
     """Refuse strings UTF-8 cannot encode (lone surrogates), naming the owner and field.
 
     Cheap for the common case: ASCII strings are skipped without encoding anything.
@@ -72,21 +72,21 @@ def check_unicode(owner: Any, names: Sequence[str], values: Sequence[Any]) -> No
                                    "surrogate)") from None
 
 
-def check_offset(value: Any) -> int:
+def check_offset(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(f"offset must be a non-negative integer, got {value!r:.40}")
     return value
 
 
-def check_direction(value: Any) -> Any:
+def check_direction(value: object) -> Direction:
     if value not in DIRECTIONS:
         raise InvalidInput(f"direction must be one of {DIRECTIONS}, got {value!r:.40}")
-    return value
+    return cast(Direction, value)  # one of DIRECTIONS, checked just above
 
 
 def check_vectors(
-    space: VectorSpace, vectors: Any, model: str | None = None, count: int | None = None
-) -> npt.NDArray[Any]:
+    space: VectorSpace, vectors: object, model: str | None = None, count: int | None = None
+) -> npt.NDArray[Any]:  # float64 for a float64 space, float32 otherwise
     """``vectors`` as a matrix of the space's dimension, every value finite: float64 for a
     space that stores float64 (so nothing is rounded), float32 otherwise."""
     if model is not None and model != space.model:
@@ -99,13 +99,12 @@ def check_vectors(
         matrix = np.asarray(vectors, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise InvalidVector(f"vectors must be numbers: {exc}") from exc
+    given = matrix.shape
     if matrix.ndim == 1:
         matrix = matrix.reshape(1, -1)
     if matrix.ndim != 2 or matrix.shape[1] != space.dim:
         raise DimensionMismatch(
-            f"space {space.name!r} holds {space.dim}-d vectors, got shape "
-            f"{tuple(np.shape(vectors))}"
-        )
+            f"space {space.name!r} holds {space.dim}-d vectors, got shape {tuple(given)}")
     if count is not None and len(matrix) != count:
         raise InvalidInput(f"got {len(matrix)} vectors for {count} ids")
     if not np.isfinite(matrix).all():

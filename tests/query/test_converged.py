@@ -253,6 +253,7 @@ def test_reason_finds_the_strongest_paths_with_support(world: loomdb.Database) -
     {"vector": query_vector(), "strategy": "telepathy"}, {"near": "x", "hops": 0},
     {"vector": query_vector(), "weights": {"vibes": 1.0}}, {"vector": [[1.0, 2.0]]},
     {"lexical": "   ", "semantic": False, "text": None},
+    {"vector": query_vector(), "limit": 5},  # an unknown keyword (k is the one)
 ])
 def test_bad_queries_are_refused(world: loomdb.Database, arguments: dict[str, object]) -> None:
     with pytest.raises(InvalidInput):

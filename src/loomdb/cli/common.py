@@ -25,6 +25,7 @@ from loomdb import (
     Hit,
     InvalidFilter,
     InvalidInput,
+    JSONObject,
     LoomError,
     Node,
     NotFound,
@@ -121,7 +122,7 @@ def open_store(
         db.close()
 
 
-def _parse_object(text: str | None, what: str, error: type[InvalidInput]) -> dict[str, Any]:
+def _parse_object(text: str | None, what: str, error: type[InvalidInput]) -> JSONObject:
     if text is None:
         return {}
     try:
@@ -133,12 +134,12 @@ def _parse_object(text: str | None, what: str, error: type[InvalidInput]) -> dic
     return value
 
 
-def parse_filter_json(text: str | None) -> dict[str, Any] | None:
+def parse_filter_json(text: str | None) -> JSONObject | None:
     """``--where``: a JSON filter object (see ``loomdb.filters``), or None."""
     return None if text is None else _parse_object(text, "--where", InvalidFilter)
 
 
-def parse_props_json(text: str | None) -> dict[str, Any]:
+def parse_props_json(text: str | None) -> JSONObject:
     """``--props``: a JSON object, ``{}`` when absent."""
     return _parse_object(text, "--props", InvalidInput)
 
@@ -157,22 +158,22 @@ def shorten(text: str | None, width: int = 80) -> str:
     return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
 
 
-def print_json(value: Any) -> None:
+def print_json(value: object) -> None:
     """Machine output: plain JSON on stdout, no colours or wrapping."""
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
-def node_dict(node: Node) -> dict[str, Any]:
+def node_dict(node: Node) -> dict[str, object]:
     return dataclasses.asdict(node)
 
 
-def hit_dict(hit: Hit) -> dict[str, Any]:
+def hit_dict(hit: Hit) -> dict[str, object]:
     citation = None if hit.citation is None else dataclasses.asdict(hit.citation)
     return {"id": hit.id, "score": hit.score, "scores": hit.scores, "citation": citation,
             "node": node_dict(hit.node)}
 
 
-def edge_dict(edge: Edge) -> dict[str, Any]:
+def edge_dict(edge: Edge) -> dict[str, object]:
     return dataclasses.asdict(edge)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from loomdb import QUERY_STRATEGIES
+from loomdb import QUERY_STRATEGIES, QueryArguments
 
 from .common import (
     JsonOpt,
@@ -47,9 +47,10 @@ def query(
 
     Example: loomdb query "who isolated radium" --kind chunk --near "entity:PERSON:marie curie"
     """
-    arguments = {"text": text, "k": k, "where": parse_filter_json(where), "kind": kind,
-                 "near": near or None, "hops": hops, "user": user, "strategy": strategy,
-                 "multi_hop": multi_hop}
+    arguments: QueryArguments = {
+        "text": text, "k": k, "where": parse_filter_json(where), "kind": kind,
+        "near": near or None, "hops": hops, "user": user, "strategy": strategy,
+        "multi_hop": multi_hop}
     with open_store(store, tenant) as db:
         hits = db.query(**arguments)
         plan = db.explain(**arguments, execute=True) if explain else None

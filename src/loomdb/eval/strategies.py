@@ -16,17 +16,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from ..errors import InvalidInput
-from ..query.builder import query_from_arguments
+from ..model import JSONObject
+from ..query.builder import QueryArguments, query_from_arguments
 from ..query.plan import Query
 
 __all__ = ["DEFAULT_STRATEGIES", "STRATEGIES", "EvalStrategy", "resolve_strategy"]
 
-RESERVED = frozenset({"k", "cache", "where", "kind"})  # set per golden query by the runner
+RESERVED = frozenset({"text", "k", "cache", "where", "kind"})  # set per golden query by the runner
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class EvalStrategy:
     over-fetch of k). Custom ones make experiments (weights, depth) comparable."""
 
     name: str
-    arguments: Mapping[str, Any] = field(default_factory=dict)
+    arguments: QueryArguments = field(default_factory=lambda: QueryArguments())
     depth: int | None = None
     description: str = ""
 
@@ -52,11 +51,12 @@ class EvalStrategy:
                                        or not 1 <= self.depth <= 10_000):
             raise InvalidInput("depth must be an integer from 1 to 10,000")
 
-    def query(self, text: str, *, k: int, where: dict[str, Any] | None,
+    def query(self, text: str, *, k: int, where: JSONObject | None,
               kind: str | None) -> Query:
         """The uncached query this strategy asks for ``text``."""
-        built = query_from_arguments(text, where=where, kind=kind, k=k, cache=False,
-                                     **self.arguments)
+        arguments: QueryArguments = {**self.arguments, "text": text, "where": where,
+                                     "kind": kind, "k": k, "cache": False}
+        built = query_from_arguments(**arguments)
         if self.depth is None:
             return built
         semantic = None if built.semantic is None else replace(built.semantic, k=self.depth)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import InvalidInput, NotFound
-from ..model import Edge, Node, prop_int, prop_str
+from ..model import Edge, JSONObject, Node, prop_int, prop_str
 from ..storage.base import JobSpec
 from ..store import Store
 from ..validation import check_id
@@ -38,7 +37,7 @@ class MessageRef:
 
 
 def create_chat(store: Store, title: str, topic: str | None = None, *,
-                chat_id: str | None = None, props: dict[str, Any] | None = None) -> Node:
+                chat_id: str | None = None, props: JSONObject | None = None) -> Node:
     """A new chat node (id generated unless given); ``Conflict`` if the id exists."""
     if not isinstance(title, str) or not title.strip():
         raise InvalidInput("a chat needs a non-empty title")
@@ -68,7 +67,7 @@ def _check_message(sender: str, content: str, role: str) -> None:
 
 def add_message(store: Store, chat: str, sender: str, content: str, role: str = "user", *,
                 reply_to: str | None = None, message_id: str | None = None,
-                props: dict[str, Any] | None = None,
+                props: JSONObject | None = None,
                 created: float | None = None) -> MessageRef:
     """Append a message to ``chat`` and queue its enrichment, atomically."""
     _check_message(sender, content, role)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from ..context import Context
 from ..errors import InvalidInput
-from ..model import Node
+from ..model import JSONObject, Node
 from ..storage.base import JobSpec
 from ..weaver.activity import ENTITIES
 from ..weaver.novelty import Novelty, measure_novelty, reinforce
@@ -27,7 +26,7 @@ class Remembered:
 
 
 def remember(ctx: Context, text: str, *,
-             kind: str = "memory", props: dict[str, Any] | None = None,
+             kind: str = "memory", props: JSONObject | None = None,
              memory_id: str | None = None) -> Remembered:
     """Store ``text`` as a memory, or reinforce the memory it repeats. Embeds at once (the
     decision needs the vector); entities follow in the background."""

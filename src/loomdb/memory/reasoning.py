@@ -14,13 +14,16 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput, NotFound
 from ..graph import expand
 from ..model import Edge, Node
 from ..store import Store
 from ..weaver.linking import CO_OCCURS, MENTIONS, mentioners
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["ReasoningPath", "ReasoningStep", "strongest_paths"]
 
@@ -83,11 +86,11 @@ def strongest_paths(store: Store, a: str, b: str, *, paths: int = 3,
 
 
 def _neighbourhood(store: Store, a: str, b: str,
-                   max_hops: int) -> tuple[Any, dict[frozenset[str], Edge]]:
+                   max_hops: int) -> tuple[nx.Graph[str], dict[frozenset[str], Edge]]:
     import networkx as nx
 
     reach = (max_hops + 1) // 2
-    graph: Any = nx.Graph()
+    graph: nx.Graph[str] = nx.Graph()
     best: dict[frozenset[str], Edge] = {}
     for end in (a, b):
         sub = expand(store.backend, store.tenant_name, [end], reach, None, "both", None,

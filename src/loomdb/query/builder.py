@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import InvalidInput
-from ..model import Direction, Hit
-from .plan import GraphPart, LexicalPart, Plan, Query, SemanticPart, Strategy
+from ..model import Direction, Hit, JSONObject
+from .plan import STRATEGIES, GraphPart, LexicalPart, Plan, Query, SemanticPart, Strategy
 
-__all__ = ["QueryBuilder", "Queryable", "query_from_arguments"]
+__all__ = ["QUERY_ARGUMENTS", "QueryArguments", "QueryBuilder", "Queryable", "query_from_arguments"]
 
 
 class Queryable(Protocol):
@@ -24,14 +25,21 @@ class Queryable(Protocol):
     def explain(self, query: Query, /, *, execute: bool = True) -> Plan: ...
 
 
-def _vector(value: Any) -> tuple[float, ...]:
+def _vector(value: npt.ArrayLike) -> tuple[float, ...]:
     array = np.asarray(value, dtype=np.float32)
     if array.ndim != 1 or not len(array):
         raise InvalidInput("vector must be one non-empty row of numbers")
     return tuple(float(x) for x in array)
 
 
-def _graph_part(near: str | Sequence[str] | None, matching: dict[str, Any] | None, hops: int,
+def _strategy(name: str | None) -> Strategy | None:
+    """A strategy name given as text, checked against the planner's strategies."""
+    if name is not None and name not in STRATEGIES:
+        raise InvalidInput(f"strategy must be one of {STRATEGIES}, got {name!r:.40}")
+    return cast(Strategy | None, name)  # one of STRATEGIES, checked just above
+
+
+def _graph_part(near: str | Sequence[str] | None, matching: JSONObject | None, hops: int,
                 edge_types: Sequence[str] | None, direction: Direction,
                 restrict: bool) -> GraphPart | None:
     if near is None and matching is None:
@@ -41,13 +49,43 @@ def _graph_part(near: str | Sequence[str] | None, matching: dict[str, Any] | Non
                      direction, restrict)
 
 
+class QueryArguments(TypedDict, total=False):
+    """``db.query``'s keywords (see ``query_from_arguments``)."""
+
+    text: str | None
+    vector: npt.ArrayLike | None
+    lexical: str | bool | None
+    semantic: bool
+    where: JSONObject | None
+    kind: str | None
+    near: str | Sequence[str] | None
+    matching: JSONObject | None
+    hops: int
+    edge_types: Sequence[str] | None
+    direction: Direction
+    restrict: bool
+    k: int
+    offset: int
+    threshold: float | None
+    space: str
+    user: str | None
+    strategy: str | None
+    weights: dict[str, float] | None
+    multi_hop: bool
+    cache: bool
+
+
+QUERY_ARGUMENTS = frozenset(QueryArguments.__annotations__)
+
+
 def query_from_arguments(
-    text: str | None = None, *, vector: Any = None, lexical: str | bool | None = None,
-    semantic: bool = True, where: dict[str, Any] | None = None, kind: str | None = None,
-    near: str | Sequence[str] | None = None, matching: dict[str, Any] | None = None,
+    text: str | None = None, *, vector: npt.ArrayLike | None = None,
+    lexical: str | bool | None = None, semantic: bool = True, where: JSONObject | None = None,
+    kind: str | None = None, near: str | Sequence[str] | None = None,
+    matching: JSONObject | None = None,
     hops: int = 1, edge_types: Sequence[str] | None = None, direction: Direction = "both",
     restrict: bool = True, k: int = 10, offset: int = 0, threshold: float | None = None,
-    space: str = "text", user: str | None = None, strategy: Strategy | None = None,
+    space: str = "text", user: str | None = None, strategy: str | None = None,
     weights: dict[str, float] | None = None, multi_hop: bool = False, cache: bool = True,
 ) -> Query:
     """A Query from ``db.query``'s keywords: ``text`` feeds the semantic part and (unless
@@ -63,7 +101,7 @@ def query_from_arguments(
     return Query(where=where, kind=kind, graph=_graph_part(near, matching, hops, edge_types,
                                                             direction, restrict),
                  semantic=semantic_part, lexical=lexical_part, limit=k, offset=offset,
-                 user=user, strategy=strategy, weights=weights, multi_hop=multi_hop,
+                 user=user, strategy=_strategy(strategy), weights=weights, multi_hop=multi_hop,
                  use_cache=cache)
 
 
@@ -99,7 +137,7 @@ class QueryBuilder:
                                           tuple(types) if types else None, direction,
                                           restrict))
 
-    def around(self, matching: dict[str, Any], *, hops: int = 1,
+    def around(self, matching: JSONObject, *, hops: int = 1,
                types: Sequence[str] | None = None, direction: Direction = "both",
                restrict: bool = True) -> QueryBuilder:
         return self._with(graph=GraphPart((), matching, hops, tuple(types) if types else None,

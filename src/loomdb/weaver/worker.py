@@ -19,7 +19,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NoReturn
 
 from ..config import EnrichmentSettings
 from ..context import Context
@@ -221,7 +221,7 @@ class Weaver:
             last_event=event[1] if event else None, last_event_at=event[0] if event else None)
 
 
-def _unknown(task: str) -> Any:
+def _unknown(task: str) -> NoReturn:
     raise LoomError(f"no such enrichment task {task!r}")
 
 
