@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -47,7 +48,7 @@ def export(
     _report(f"exported to {escape(str(directory))}", counts, as_json)
 
 
-def _report(title: str, counts: dict[str, Any], as_json: bool) -> None:
+def _report(title: str, counts: Mapping[str, object], as_json: bool) -> None:
     if as_json:
         print_json(counts)
         return

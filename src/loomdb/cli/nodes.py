@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -51,17 +51,16 @@ def add(
 
     Example: loomdb add marie-curie --kind entity --text "Marie Curie, physicist" --embed
     """
-    fields: dict[str, Any] = {"kind": kind, "text": text, "props": parse_props_json(props),
-                              "source": source, "category": category}
+    node = loomdb.Node(node_id, kind, text, parse_props_json(props), source, category)
     path = store_path(store)
     vector = _embed_text(text) if embed else None  # before the write lock: loading takes time
     with open_store(path, tenant, write=True) as db:
         if vector is None:
-            db.add_node(node_id, **fields)
+            db.add_nodes([node])
         else:
             _ensure_minilm_space(db, space)
             with db.transaction():
-                db.add_node(node_id, **fields)
+                db.add_nodes([node])
                 db.set_vector(node_id, vector, space=space, model=MiniLMEmbedder.model_id)
     done = f" and its vector in space [cyan]{escape(space)}[/]" if embed else ""
     stdout().print(f"Added {escape(kind)} [cyan]{escape(node_id)}[/]{done}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -135,7 +135,7 @@ def check(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """
     with open_store(store, "default") as db:
         problems = db.check()
-    report: dict[str, Any] = {"ok": not problems, "problems": problems}
+    report: dict[str, object] = {"ok": not problems, "problems": problems}
     if as_json:
         print_json(report)
     elif not problems:

@@ -28,11 +28,11 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any
+from typing import NoReturn
 
 from ..errors import InvalidFilter, InvalidInput
 from ..filters import parse_filter
-from ..model import Citation
+from ..model import Citation, JSONObject
 from ..validation import MAX_ID_LENGTH
 
 __all__ = [
@@ -77,7 +77,7 @@ class GoldenQuery:
     gold_ids: Mapping[str, float] = field(default_factory=dict)
     gold_documents: tuple[GoldDocument, ...] = ()
     id: str | None = None
-    where: dict[str, Any] | None = None
+    where: JSONObject | None = None
     kind: str | None = None
 
     @property
@@ -131,11 +131,11 @@ def _decode(raw: bytes | str, number: int) -> str:
             from None
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _json_object(text: str, number: int) -> dict[str, Any]:
+def _json_object(text: str, number: int) -> JSONObject:
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
@@ -147,7 +147,7 @@ def _json_object(text: str, number: int) -> dict[str, Any]:
     return value
 
 
-def _golden_query(item: dict[str, Any], number: int) -> GoldenQuery:
+def _golden_query(item: JSONObject, number: int) -> GoldenQuery:
     query = _text(item.get("query"), "query", number, MAX_QUERY_CHARS)
     if ("gold_ids" in item) == ("gold" in item):
         raise InvalidInput(f"line {number}: give exactly one of gold_ids (node ids) and "
@@ -163,7 +163,7 @@ def _golden_query(item: dict[str, Any], number: int) -> GoldenQuery:
     return golden
 
 
-def _text(value: Any, what: str, number: int, limit: int = MAX_ID_LENGTH) -> str:
+def _text(value: object, what: str, number: int, limit: int = MAX_ID_LENGTH) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"line {number}: {what} must be a non-empty string")
     if len(value) > limit or "\x00" in value:
@@ -177,20 +177,20 @@ def _text(value: Any, what: str, number: int, limit: int = MAX_ID_LENGTH) -> str
     return value
 
 
-def _optional_text(item: dict[str, Any], key: str, number: int) -> str | None:
+def _optional_text(item: JSONObject, key: str, number: int) -> str | None:
     return None if item.get(key) is None else _text(item[key], key, number)
 
 
-def _grade(value: Any, what: str, number: int) -> float:
+def _grade(value: object, what: str, number: int) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) \
             or not math.isfinite(value) or value < 0:
         raise InvalidInput(f"line {number}: {what} must be a finite number >= 0")
     return float(value)
 
 
-def _gold_ids(value: Any, number: int) -> dict[str, float]:
+def _gold_ids(value: object, number: int) -> dict[str, float]:
     if isinstance(value, list):
-        pairs: list[tuple[Any, Any]] = [(gold, 1) for gold in value]
+        pairs: list[tuple[object, object]] = [(gold, 1) for gold in value]
     elif isinstance(value, dict):
         pairs = list(value.items())
     else:
@@ -203,14 +203,14 @@ def _gold_ids(value: Any, number: int) -> dict[str, float]:
             for gold, grade in pairs}
 
 
-def _gold_documents(value: Any, number: int) -> tuple[GoldDocument, ...]:
+def _gold_documents(value: object, number: int) -> tuple[GoldDocument, ...]:
     if not isinstance(value, list) or not value or len(value) > MAX_GOLD:
         raise InvalidInput(f"line {number}: gold must be a list of 1 to {MAX_GOLD:,} "
                            '{"document": ..., "page": ...} objects')
     return tuple(_gold_document(entry, number) for entry in value)
 
 
-def _gold_document(entry: Any, number: int) -> GoldDocument:
+def _gold_document(entry: object, number: int) -> GoldDocument:
     if not isinstance(entry, dict):
         raise InvalidInput(f"line {number}: each gold entry must be an object with a "
                            "document")
@@ -221,7 +221,7 @@ def _gold_document(entry: Any, number: int) -> GoldDocument:
     return GoldDocument(_text(entry.get("document"), "a gold document", number), page, grade)
 
 
-def _where(item: dict[str, Any], number: int) -> dict[str, Any] | None:
+def _where(item: JSONObject, number: int) -> JSONObject | None:
     where = item.get("where")
     if where is None:
         return None

@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -84,7 +83,7 @@ class StrategyReport:
         """How often each plan strategy answered (the planner's choices)."""
         return dict(Counter(o.plan for o in self.outcomes))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:  # JSON-ready
         return {"strategy": self.strategy, "queries": len(self.outcomes), **self.metrics,
                 "latency_ms": self.latency_ms, "plans": self.plans}
 
@@ -107,13 +106,13 @@ class EvalReport:
                 return report
         raise KeyError(name)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:  # JSON-ready
         return {"k": self.k, "queries": self.queries, "missing_gold": list(self.missing_gold),
                 "strategies": [report.to_dict() for report in self.strategies]}
 
 
 @dataclass
-class _Context:
+class _Scoring:
     """What scoring needs besides the hits: the gold sources of id-judged queries."""
 
     k: int
@@ -141,14 +140,14 @@ def evaluate(
     check_limit(k, "k", 10_000)
     resolved = [resolve_strategy(s) for s in strategies]
     sources, missing = _gold_sources(store, golden)
-    context = _Context(k, None if kind == ANY_KIND else kind, sources)
+    context = _Scoring(k, None if kind == ANY_KIND else kind, sources)
     reports = tuple(_run_strategy(ask, golden, strategy, context, progress)
                     for strategy in resolved)
     return EvalReport(k, len(golden), reports, tuple(missing))
 
 
 def _run_strategy(ask: Ask, golden: Sequence[GoldenQuery], strategy: EvalStrategy,
-                  context: _Context, progress: ProgressCallback | None) -> StrategyReport:
+                  context: _Scoring, progress: ProgressCallback | None) -> StrategyReport:
     if golden:  # warm-up, untimed: loads the model and warms the caches
         ask(_query(strategy, golden[0], context))
     outcomes = []
@@ -163,13 +162,13 @@ def _run_strategy(ask: Ask, golden: Sequence[GoldenQuery], strategy: EvalStrateg
     return StrategyReport(strategy.name, context.k, tuple(outcomes))
 
 
-def _query(strategy: EvalStrategy, item: GoldenQuery, context: _Context) -> Query:
+def _query(strategy: EvalStrategy, item: GoldenQuery, context: _Scoring) -> Query:
     kind = context.kind if item.kind is None else (None if item.kind == ANY_KIND else item.kind)
     return strategy.query(item.query, k=context.k, where=item.where, kind=kind)
 
 
 def _outcome(item: GoldenQuery, hits: list[Hit], ms: float, plan: str,
-             context: _Context) -> QueryOutcome:
+             context: _Scoring) -> QueryOutcome:
     gains = (gains_of_ids([h.id for h in hits], item.gold_ids) if item.gold_ids
              else _document_gains(hits, item.gold_documents))
     sources = item.gold_documents or context.sources.get(item.line, ())
