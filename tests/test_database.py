@@ -221,3 +221,12 @@ def test_a_space_created_in_a_rolled_back_transaction_is_gone(db: loomdb.Databas
         raise RuntimeError("rollback")
     with pytest.raises(NotFound):
         db.space("temp")
+
+
+def test_embed_uses_the_stores_provider(enriched_db: loomdb.Database) -> None:
+    vectors = enriched_db.embed(["radium glows", "radium glows"])
+    assert vectors.shape == (2, enriched_db.context.provider.dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    assert np.allclose(vectors[0], vectors[1])
+    with pytest.raises(loomdb.InvalidInput):
+        enriched_db.embed("not a list")  # type: ignore[arg-type]

@@ -39,6 +39,7 @@ from .query.builder import QUERY_ARGUMENTS, QueryArguments, QueryBuilder, query_
 from .query.engine import QueryEngine, QueryResult
 from .query.personalize import UserPolicy, check_policy, load_policy, record_feedback, save_policy
 from .query.plan import Plan, Query
+from .similarity import Matrix
 from .storage.base import Backend, Job, JobSpec
 from .storage.sqlite import SqliteBackend
 from .store import Store
@@ -288,6 +289,13 @@ class Database(Store):
         it deleted) once it has settled; ``start()`` it, ``stop()`` it (``loomdb[ingest]``)."""
         return DropFolder(self, directory, settle=settle, max_bytes=max_bytes,
                           on_result=on_result)
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        """Vectors of ``texts`` from the store's ML provider (the one ingestion, the weaver
+        and text queries use), one unit-length row each."""
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise InvalidInput("embed() takes a list of strings")
+        return self.context.provider.embed(list(texts))
 
     # -- enrichment (the weaver) -----------------------------------------------------------
 
