@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import InvalidInput
 from ..model import Direction, Hit
-from .plan import GraphPart, LexicalPart, Plan, Query, SemanticPart, Strategy
+from .plan import GraphPart, LexicalPart, Plan, Query, SemanticPart
 
 __all__ = ["QueryBuilder", "Queryable", "query_from_arguments"]
 
@@ -47,7 +47,7 @@ def query_from_arguments(
     near: str | Sequence[str] | None = None, matching: dict[str, Any] | None = None,
     hops: int = 1, edge_types: Sequence[str] | None = None, direction: Direction = "both",
     restrict: bool = True, k: int = 10, offset: int = 0, threshold: float | None = None,
-    space: str = "text", user: str | None = None, strategy: Strategy | None = None,
+    space: str = "text", user: str | None = None, strategy: str | None = None,
     weights: dict[str, float] | None = None, multi_hop: bool = False, cache: bool = True,
 ) -> Query:
     """A Query from ``db.query``'s keywords: ``text`` feeds the semantic part and (unless
@@ -114,7 +114,7 @@ class QueryBuilder:
     def offset(self, offset: int) -> QueryBuilder:
         return self._with(offset=offset)
 
-    def strategy(self, strategy: Strategy) -> QueryBuilder:
+    def strategy(self, strategy: str) -> QueryBuilder:
         return self._with(strategy=strategy)
 
     def weights(self, **weights: float) -> QueryBuilder:
