@@ -10,7 +10,7 @@ EXPECTED = {
     "InvalidVector", "LoomError", "MissingDependency", "ModelMismatch", "Node", "NotFound",
     "Path", "StoreLocked", "StoreSettings", "Subgraph", "VectorSpace", "__version__", "open",
     # queries
-    "Query", "QueryArguments", "Plan", "QueryBuilder", "QUERY_STRATEGIES", "ReasoningPath",
+    "Query", "QueryArguments", "Plan", "QueryBuilder", "query_strategies", "ReasoningPath",
     "UserPolicy", "ResultCache", "NodeRef", "JSONObject", "JSONValue",
     # ingestion, enrichment, memory
     "ChunkSettings", "ExtractLimits", "IngestResult", "expand_sources", "DropFolder",

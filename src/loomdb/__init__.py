@@ -48,8 +48,8 @@ from .ml.bridge import MLProvider
 from .model import Citation, Edge, Hit, JSONObject, JSONValue, Node, NodeRef, Path, VectorSpace
 from .query.builder import QueryArguments, QueryBuilder
 from .query.personalize import UserPolicy
-from .query.plan import STRATEGIES as QUERY_STRATEGIES
 from .query.plan import Plan, Query
+from .query.strategies import strategy_names as query_strategies
 from .storage.base import Job
 from .weaver.worker import WeaverStatus
 
@@ -58,7 +58,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_EVAL_STRATEGIES",
     "EVAL_STRATEGIES",
-    "QUERY_STRATEGIES",
     "BackendUnavailable",
     "Busy",
     "ChunkSettings",
@@ -120,6 +119,7 @@ __all__ = [
     "import_legacy",
     "migrate",
     "open",
+    "query_strategies",
     "read_golden",
     "validate_migration",
 ]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from loomdb import QUERY_STRATEGIES, QueryArguments
+from loomdb import QueryArguments, query_strategies
 
 from .common import (
     JsonOpt,
@@ -36,7 +36,7 @@ def query(
     hops: Annotated[int, typer.Option(help="Edges from the anchors.")] = 1,
     user: Annotated[str | None, typer.Option(help="Personalise for this user.")] = None,
     strategy: Annotated[str | None, typer.Option(
-        help=f"Force a strategy: {', '.join(QUERY_STRATEGIES[:-1])}.")] = None,
+        help=f"Force a strategy: {', '.join(query_strategies(forcible=True))}.")] = None,
     multi_hop: Annotated[bool, typer.Option(
         "--multi-hop", help="Add passages that share entities with the top hits.")] = False,
     explain: Annotated[bool, typer.Option(

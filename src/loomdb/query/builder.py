@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol, TypedDict, cast
+from typing import Any, Protocol, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInput
 from ..model import Direction, Hit, JSONObject
-from .plan import STRATEGIES, GraphPart, LexicalPart, Plan, Query, SemanticPart, Strategy
+from .plan import GraphPart, LexicalPart, Plan, Query, SemanticPart
 
 __all__ = ["QUERY_ARGUMENTS", "QueryArguments", "QueryBuilder", "Queryable", "query_from_arguments"]
 
@@ -30,13 +30,6 @@ def _vector(value: npt.ArrayLike) -> tuple[float, ...]:
     if array.ndim != 1 or not len(array):
         raise InvalidInput("vector must be one non-empty row of numbers")
     return tuple(float(x) for x in array)
-
-
-def _strategy(name: str | None) -> Strategy | None:
-    """A strategy name given as text, checked against the planner's strategies."""
-    if name is not None and name not in STRATEGIES:
-        raise InvalidInput(f"strategy must be one of {STRATEGIES}, got {name!r:.40}")
-    return cast(Strategy | None, name)  # one of STRATEGIES, checked just above
 
 
 def _graph_part(near: str | Sequence[str] | None, matching: JSONObject | None, hops: int,
@@ -101,7 +94,7 @@ def query_from_arguments(
     return Query(where=where, kind=kind, graph=_graph_part(near, matching, hops, edge_types,
                                                             direction, restrict),
                  semantic=semantic_part, lexical=lexical_part, limit=k, offset=offset,
-                 user=user, strategy=_strategy(strategy), weights=weights, multi_hop=multi_hop,
+                 user=user, strategy=strategy, weights=weights, multi_hop=multi_hop,
                  use_cache=cache)
 
 
@@ -152,7 +145,7 @@ class QueryBuilder:
     def offset(self, offset: int) -> QueryBuilder:
         return self._with(offset=offset)
 
-    def strategy(self, strategy: Strategy) -> QueryBuilder:
+    def strategy(self, strategy: str) -> QueryBuilder:
         return self._with(strategy=strategy)
 
     def weights(self, **weights: float) -> QueryBuilder:

@@ -3,8 +3,9 @@
 A ``Query`` says *what* is wanted: a metadata filter, a graph part (anchors or "nodes matching
 X", hops, edge types, direction), a semantic part (text or vector, k, threshold), a lexical
 part (BM25), paging, and the user for personalisation. The planner turns it into a ``Plan``
-(a strategy and its ordered steps with estimated costs); the executor runs the steps and
-records what each actually took. ``explain()`` prints both.
+(a strategy, by its name in ``strategies.STRATEGIES``, and its ordered steps with estimated
+costs); the executor runs the steps and records what each actually took. ``explain()`` prints
+both.
 """
 
 from __future__ import annotations
@@ -12,28 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidInput
 from ..model import DIRECTIONS, Direction
 
-__all__ = [
-    "STRATEGIES",
-    "GraphPart",
-    "LexicalPart",
-    "Plan",
-    "Query",
-    "SemanticPart",
-    "Step",
-    "Strategy",
-]
+__all__ = ["GraphPart", "LexicalPart", "Plan", "Query", "SemanticPart", "Step"]
 
-Strategy = Literal["vector-only", "lexical-only", "graph-only", "hybrid-parallel",
-                   "hybrid-sequential", "cached-only"]
-STRATEGIES: tuple[str, ...] = ("vector-only", "lexical-only", "graph-only", "hybrid-parallel",
-                               "hybrid-sequential", "cached-only")
 MAX_HOPS = 4
 
 
@@ -93,10 +81,11 @@ class LexicalPart:
 
 @dataclass(frozen=True)
 class Query:
-    """A converged query (see the module docstring). ``strategy`` forces one (for evaluation
-    and comparison); ``None`` lets the planner choose. ``weights`` are the fusion weights per
-    retriever (``dense``, ``lexical``, ``graph``, ``activation``); ``multi_hop`` brings in
-    passages that share entities with the top hits (spreading activation)."""
+    """A converged query (see the module docstring). ``strategy`` forces one by name (for
+    evaluation and comparison; the planner refuses names not registered); ``None`` lets the
+    planner choose. ``weights`` are the fusion weights per retriever (``dense``, ``lexical``,
+    ``graph``, ``activation``); ``multi_hop`` brings in passages that share entities with the
+    top hits (spreading activation)."""
 
     where: dict[str, Any] | None = None
     kind: str | None = None
@@ -106,7 +95,7 @@ class Query:
     limit: int = 10
     offset: int = 0
     user: str | None = None
-    strategy: Strategy | None = None
+    strategy: str | None = None
     weights: dict[str, float] | None = None
     multi_hop: bool = False
     use_cache: bool = True
@@ -116,8 +105,9 @@ class Query:
                 and self.where is None and self.kind is None:
             raise InvalidInput("a query needs at least one of: where/kind, graph, semantic, "
                                "lexical")
-        if self.strategy is not None and self.strategy not in STRATEGIES:
-            raise InvalidInput(f"strategy must be one of {STRATEGIES}")
+        if self.strategy is not None and (not isinstance(self.strategy, str)
+                                          or not self.strategy):
+            raise InvalidInput("strategy must be the name of a registered strategy")
 
     @property
     def retrievers(self) -> tuple[str, ...]:
@@ -165,7 +155,7 @@ class Plan:
     """A strategy with its steps and total estimated cost, the alternatives the planner
     weighed (strategy -> estimated ms), and the over-fetch factor it chose."""
 
-    strategy: Strategy
+    strategy: str
     steps: list[Step]
     estimate_ms: float
     overfetch: int
