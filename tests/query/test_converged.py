@@ -254,6 +254,7 @@ def test_reason_finds_the_strongest_paths_with_support(world: loomdb.Database) -
     {"vector": query_vector(), "weights": {"vibes": 1.0}}, {"vector": [[1.0, 2.0]]},
     {"lexical": "   ", "semantic": False, "text": None},
     {"vector": query_vector(), "limit": 5},  # an unknown keyword (k is the one)
+    {"vector": query_vector(), "strategy": "cached-only"},  # the cache decides, not the query
 ])
 def test_bad_queries_are_refused(world: loomdb.Database, arguments: dict[str, object]) -> None:
     with pytest.raises(InvalidInput):

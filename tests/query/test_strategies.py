@@ -95,7 +95,7 @@ def test_a_strategy_registered_from_outside_is_planned_and_executed(
     assert [h.id for h in forced] == [h.id for h in expected]
 
 
-@pytest.mark.parametrize("name", BUILT_IN)
+@pytest.mark.parametrize("name", [n for n in BUILT_IN if n != "cached-only"])
 def test_every_registered_strategy_has_a_cost_and_runs(small: loomdb.Database,
                                                        name: str) -> None:
     vector = unit_vectors(1, DIM, seed=2)[0]
@@ -108,6 +108,18 @@ def test_every_registered_strategy_has_a_cost_and_runs(small: loomdb.Database,
     hits = small.query(vector=vector, lexical="rivers", near="hub", kind="chunk", k=5,
                        strategy=name, cache=False)
     assert all(h.node.kind == "chunk" for h in hits)
+
+
+def test_the_cache_answers_cached_only_and_no_query_can_force_it(
+        small: loomdb.Database) -> None:
+    vector = unit_vectors(1, DIM, seed=2)[0]
+    first = small.query(vector=vector, k=5)
+    plan = small.engine.run(small.context, small.find().similar_to(vector).limit(5).build()).plan
+    assert plan.strategy == "cached-only" and plan.actual_ms is not None
+    assert [h.id for h in small.query(vector=vector, k=5)] == [h.id for h in first]
+    assert "cached-only" not in loomdb.query_strategies(forcible=True)
+    with pytest.raises(loomdb.InvalidInput, match="planner's to choose"):
+        small.query(vector=vector, k=5, strategy="cached-only")
 
 
 def test_each_query_shape_is_weighed_by_the_strategies_that_apply(

@@ -9,11 +9,12 @@ query forces is planned whether or not it applies.
 from __future__ import annotations
 
 from ..config import IndexSettings
+from ..errors import InvalidInput
 from ..filters import FilterNode
 from .costs import CostModel, Estimator
 from .plan import Plan, Query
 from .statistics import TenantStats
-from .strategies import STRATEGIES, CachedOnly, strategy_named
+from .strategies import STRATEGIES, CachedOnly, strategy_named, strategy_names
 
 __all__ = ["Planner"]
 
@@ -30,6 +31,9 @@ class Planner:
         """The chosen plan; ``alternatives`` holds every weighed strategy's estimate.
         ``cached`` says whether the result cache holds the query's answer."""
         forced = None if query.strategy is None else strategy_named(query.strategy)
+        if forced is not None and not forced.forcible:  # cached-only: the cache decides
+            raise InvalidInput(f"strategy {forced.name!r} is the planner's to choose; force "
+                               f"one of {', '.join(strategy_names(forcible=True))}")
         estimator = Estimator(query, stats, where, self.costs, self.index, cached)
         candidates = {name: strategy.plan(estimator) for name, strategy in STRATEGIES.items()
                       if strategy.applies(estimator)}
