@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Unpack
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from .memory.reasoning import ReasoningPath, strongest_paths
 from .ml.bridge import MLProvider
 from .model import Hit, JSONObject, Node, NodeRef
 from .query.builder import QUERY_ARGUMENTS, QueryArguments, QueryBuilder, query_from_arguments
-from .query.engine import QueryEngine, QueryResult
+from .query.engine import QueryEngine, QueryResult, QueryStats
 from .query.personalize import UserPolicy, check_policy, load_policy, record_feedback, save_policy
 from .query.plan import Plan, Query
 from .similarity import Matrix
@@ -393,7 +393,7 @@ class Database(Store):
         built = replace(self._as_query(query, arguments), use_cache=False)
         return self.engine.run(self.context, built, execute_plan=execute).plan
 
-    def query_stats(self) -> dict[str, Any]:
+    def query_stats(self) -> QueryStats:
         """Latency per strategy, the result cache's hit rate and latency, the planner's
         learned cost corrections."""
         return self.engine.stats()

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInput
-from ..model import Direction, Hit, JSONObject
+from ..model import Direction, Hit, JSONObject, JSONValue
 from .plan import GraphPart, LexicalPart, Plan, Query, SemanticPart
 
 __all__ = ["QUERY_ARGUMENTS", "QueryArguments", "QueryBuilder", "Queryable", "query_from_arguments"]
@@ -108,14 +108,15 @@ class QueryBuilder:
     def _with(self, **changes: Any) -> QueryBuilder:
         return QueryBuilder(self._db, {**self._parts, **changes})
 
-    def where(self, filter: dict[str, Any] | None = None, **equals: Any) -> QueryBuilder:  # noqa: A002
+    def where(self, filter: JSONObject | None = None,  # noqa: A002
+              **equals: JSONValue) -> QueryBuilder:
         merged = {**(filter or {}), **equals}
         return self._with(where=merged or None)
 
     def kind(self, kind: str) -> QueryBuilder:
         return self._with(kind=kind)
 
-    def similar_to(self, text_or_vector: Any, *, k: int | None = None,
+    def similar_to(self, text_or_vector: str | npt.ArrayLike, *, k: int | None = None,
                    threshold: float | None = None, space: str = "text") -> QueryBuilder:
         text = text_or_vector if isinstance(text_or_vector, str) else None
         vector = None if text is not None else _vector(text_or_vector)

@@ -11,15 +11,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
+from ..cache import CacheKey, CacheStats
 from ..config import IndexSettings
 from ..context import Context
 from ..filters import parse_where
 from ..model import Hit
+from ..similarity import Matrix
 from .executor import execute
 from .plan import Plan, Query
 from .planner import Planner
@@ -27,12 +30,20 @@ from .statistics import Statistics
 
 if TYPE_CHECKING:
     from ..cache import ResultCache
-    from ..ml.bridge import Matrix
     from ..storage.base import Backend
 
-__all__ = ["QueryEngine", "QueryResult"]
+__all__ = ["QueryEngine", "QueryResult", "QueryStats"]
 
 LATENCY_WINDOW = 2000
+
+
+class QueryStats(TypedDict):
+    """``db.query_stats()``: per strategy ``{"count", "p50_ms", "p95_ms"}``, the cache's
+    statistics (``None`` without a cache), and the planner's learned cost corrections."""
+
+    queries: dict[str, dict[str, float]]
+    cache: CacheStats | None
+    cost_corrections: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -79,16 +90,14 @@ class QueryEngine:
         self._record(plan)
         return QueryResult(hits, plan, False)
 
-    def _key(self, ctx: Context, query: Query) -> Any:
+    def _key(self, ctx: Context, query: Query) -> CacheKey | None:
         if self.cache is None or not query.use_cache:
             return None
-        from ..cache import CacheKey
-
         return CacheKey(self.namespace, ctx.tenant, query.user, query.fingerprint(),
                         ctx.backend.seq())
 
     @staticmethod
-    def _embedder(ctx: Context) -> Any:
+    def _embedder(ctx: Context) -> Callable[[str], Matrix]:
         def embed(text: str) -> Matrix:
             vector: Matrix = ctx.provider.embed([text])[0]
             return np.asarray(vector, dtype=np.float32)
@@ -98,7 +107,7 @@ class QueryEngine:
         with self._lock:
             self._latency.append((plan.strategy, plan.actual_ms or 0.0))
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> QueryStats:
         """Queries per strategy with p50/p95 latency (ms) over the recent window, the cache's
         own statistics, and the planner's learned cost corrections."""
         with self._lock:
@@ -109,5 +118,5 @@ class QueryEngine:
         latency = {s: {"count": len(v), "p50_ms": float(np.percentile(v, 50)),
                        "p95_ms": float(np.percentile(v, 95))} for s, v in by_strategy.items()}
         cache = None if self.cache is None else self.cache.stats()
-        return {"queries": latency, "cache": cache,
-                "cost_corrections": self.planner.costs.corrections()}
+        return QueryStats(queries=latency, cache=cache,
+                          cost_corrections=self.planner.costs.corrections())

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput
-from ..model import DIRECTIONS, Direction
+from ..model import DIRECTIONS, Direction, JSONObject
 
 __all__ = ["GraphPart", "LexicalPart", "Plan", "Query", "SemanticPart", "Step"]
 
@@ -32,7 +32,7 @@ class GraphPart:
     nodes in that neighbourhood can be results; without, nearness only ranks them."""
 
     anchors: tuple[str, ...] = ()
-    matching: dict[str, Any] | None = None
+    matching: JSONObject | None = None
     hops: int = 1
     types: tuple[str, ...] | None = None
     direction: Direction = "both"
@@ -87,7 +87,7 @@ class Query:
     ``graph``, ``activation``); ``multi_hop`` brings in passages that share entities with the
     top hits (spreading activation)."""
 
-    where: dict[str, Any] | None = None
+    where: JSONObject | None = None
     kind: str | None = None
     graph: GraphPart | None = None
     semantic: SemanticPart | None = None
@@ -129,11 +129,13 @@ class Query:
             body[name] = None if part is None else _shallow(part)
         if self.semantic is not None and self.semantic.vector is not None:
             vector = np.asarray(self.semantic.vector, dtype=np.float32)
-            body["semantic"]["vector"] = hashlib.sha256(vector.tobytes()).hexdigest()
+            semantic = _shallow(self.semantic)
+            semantic["vector"] = hashlib.sha256(vector.tobytes()).hexdigest()
+            body["semantic"] = semantic
         return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _shallow(part: object) -> dict[str, Any]:
+def _shallow(part: object) -> dict[str, object]:
     return {f.name: getattr(part, f.name) for f in fields(part)}  # type: ignore[arg-type]
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..filters import FilterNode, matches, referenced_fields
+from ..model import Node
 from ..storage.base import Backend
 
 __all__ = ["Statistics", "TenantStats"]
@@ -34,7 +34,7 @@ class TenantStats:
     kinds: dict[str, int]
     edges: dict[str, int]
     vectors: dict[str, int]
-    sample: list[dict[str, Any]]
+    sample: list[dict[str, object]]
     taken: float = field(default_factory=time.time)
     _selectivity: dict[str, float] = field(default_factory=dict, repr=False)
 
@@ -97,5 +97,5 @@ class Statistics:
                            sample)
 
 
-def _row(node: Any) -> dict[str, Any]:
+def _row(node: Node) -> dict[str, object]:
     return {**node.__dict__}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -18,9 +17,8 @@ from ..errors import InvalidInput
 from ..filters import FilterNode, all_of, matches, parse_filter
 from ..graph.activation import spread_activation
 from ..graph.traversal import walk
-from ..ml.bridge import Matrix
 from ..model import Hit, Node
-from ..similarity import exact_scores
+from ..similarity import Matrix, exact_scores
 from ..store import Store
 from .costs import EXPAND_LIMIT
 from .fusion import reciprocal_rank_fusion
@@ -46,7 +44,7 @@ class RunState:
     anchors: list[str] = field(default_factory=list)
     reach: dict[str, float] = field(default_factory=dict)  # node -> graph nearness
     candidates: list[str] | None = None
-    vector: Any = None
+    vector: Matrix | None = None
     rankings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
     hits: list[Hit] = field(default_factory=list)
@@ -56,7 +54,7 @@ StepRunner = Callable[[RunState, Step], int]
 """Runs one step of a plan on the shared state; returns the rows it produced."""
 
 
-def _node_row(node: Node) -> dict[str, Any]:
+def _node_row(node: Node) -> dict[str, object]:
     return {**node.__dict__}
 
 
@@ -122,7 +120,7 @@ def _embed(state: RunState, step: Step) -> int:
     return 1
 
 
-def _query_vector(state: RunState) -> Any:
+def _query_vector(state: RunState) -> Matrix:
     semantic = state.query.semantic
     assert semantic is not None
     if state.vector is None:
@@ -148,7 +146,7 @@ def _dense(state: RunState, step: Step) -> int:
     return len(ranking)
 
 
-def _dense_over_candidates(state: RunState, vector: Any) -> list[tuple[str, float]]:
+def _dense_over_candidates(state: RunState, vector: Matrix) -> list[tuple[str, float]]:
     semantic = state.query.semantic
     assert semantic is not None and state.candidates is not None
     space = state.store.space(semantic.space)
