@@ -14,12 +14,14 @@ import numpy as np
 
 from ...config import StoreSettings
 from ...errors import BackendUnavailable, Conflict, CorruptStore, InvalidInput, NotFound
-from ...filters import FilterNode, to_sqlite
+from ...filters import FilterNode
 from ...model import Direction, Edge, Node, VectorSpace
 from ..base import Backend, Change, Labels, Matrix, OnConflict
+from ..sql_filters import to_sql
 from .bulk import SqliteBulk
 from .connection import Connection
 from .errors import conflict_on_duplicate, translate_errors
+from .filters import SQLITE
 from .fts import TermStats, bm25_scores, fts_query, tokens
 from .jobs import SqliteJobQueue
 from .lock import WriterLock
@@ -179,7 +181,7 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
     def _where(self, where: FilterNode | None) -> tuple[str, list[Any]]:
         if where is None:
             return "", []
-        sql, params = to_sqlite(where)
+        sql, params = to_sql(where, SQLITE)
         return f" AND ({sql})", list(params)
 
     def list_nodes(
