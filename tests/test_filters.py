@@ -1,4 +1,5 @@
-"""Filter translation: SQL on a real in-memory SQLite must agree with the Python evaluator."""
+"""Filter translation: the SQL of ``storage/sql_filters.py`` on a real SQLite (and, below, a
+real PostgreSQL) must agree with the Python evaluator."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from loomdb.filters import (
     Field,
     parse_filter,
     referenced_fields,
-    to_sqlite,
 )
 from loomdb.filters import matches as py_matches
+from loomdb.storage.sql_filters import to_sql
+from loomdb.storage.sqlite.filters import SQLITE
 
 SCHEMA = """
 CREATE TABLE nodes (
@@ -128,7 +130,7 @@ def stored(conn: sqlite3.Connection) -> dict[int, dict[str, object]]:
 
 
 def sql_rowids(conn: sqlite3.Connection, expr: object) -> set[int]:
-    sql, params = to_sqlite(parse_filter(expr))
+    sql, params = to_sql(parse_filter(expr), SQLITE)
     return {r for (r,) in conn.execute(f"SELECT rowid FROM nodes n WHERE {sql}", params)}
 
 
@@ -295,7 +297,7 @@ def test_nesting(db: sqlite3.Connection, expr: object, expected: set[str]) -> No
 def test_empty_filters_parse_to_match_all() -> None:
     assert parse_filter(None) is None
     assert parse_filter({}) is None
-    assert to_sqlite(None) == ("1", [])
+    assert to_sql(None, SQLITE) == ("1", [])
 
 
 def test_ast_and_referenced_fields() -> None:
@@ -311,14 +313,14 @@ def test_custom_columns_and_props_column() -> None:
     conn.execute("CREATE TABLE t (k TEXT, meta TEXT)")
     conn.executemany("INSERT INTO t VALUES (?, ?)", [("a", '{"x": 1}'), ("b", '{"x": 2}')])
     ast = parse_filter({"kind": "a", "props.x": 1}, fields={"kind"})
-    sql, params = to_sqlite(ast, columns={"kind": "t.k"}, props_column="t.meta")
+    sql, params = to_sql(ast, SQLITE, columns={"kind": "t.k"}, props_column="t.meta")
     assert conn.execute(f"SELECT k FROM t WHERE {sql}", params).fetchall() == [("a",)]
     with pytest.raises(InvalidFilter, match="no column"):
-        to_sqlite(parse_filter({"source": "x"}), columns={"kind": "t.k"})
+        to_sql(parse_filter({"source": "x"}), SQLITE, columns={"kind": "t.k"})
 
 
 def test_values_are_bound_never_inlined() -> None:
-    sql, params = to_sqlite(parse_filter({"kind": "x'; --", "props.a": {"$in": [1, "y"]}}))
+    sql, params = to_sql(parse_filter({"kind": "x'; --", "props.a": {"$in": [1, "y"]}}), SQLITE)
     assert "x'" not in sql and "'y'" not in sql
     assert "x'; --" in params and '$."a"' in params
 
@@ -691,9 +693,9 @@ def pg_stored(conn: Any) -> dict[int, dict[str, object]]:
 
 
 def pg_rowids(conn: Any, expr: object) -> set[int]:
-    from loomdb.storage.postgres.filters import to_postgres
+    from loomdb.storage.postgres.filters import POSTGRES
 
-    sql, params = to_postgres(parse_filter(expr))
+    sql, params = to_sql(parse_filter(expr), POSTGRES)
     return {r for (r,) in conn.execute(f"SELECT rid FROM filter_rows n WHERE {sql}", params)}
 
 

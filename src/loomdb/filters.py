@@ -1,4 +1,5 @@
-"""Metadata filters over node columns and ``props``: parse, translate to SQLite, evaluate.
+"""Metadata filters over node columns and ``props``: the AST, its parsing and validation,
+and its evaluation in Python (storage turns the AST into SQL: ``storage/sql_filters.py``).
 
 A filter is a JSON object (Mongo/Chroma-like)::
 
@@ -21,7 +22,7 @@ Examples::
     {"$or": [{"props.lang": {"$in": ["en", "fr"]}}, {"props.tags": {"$contains": "faq"}}]}
     {"$not": {"props.draft": true}, "props.meta.pages": {"$exists": true}}
 
-Semantics (identical in SQL and in :func:`matches`):
+Semantics (identical in every backend's SQL and in :func:`matches`):
 
 - A missing props key and a JSON/SQL ``null`` are the same thing: ``{"$eq": null}`` matches
   both, ``{"$exists": true}`` means "present and not null".
@@ -32,7 +33,7 @@ Semantics (identical in SQL and in :func:`matches`):
   ``$lt``/``$gt``... never match a missing key or a value of another type.
 - ``$contains``: substring of a string (``%``/``_`` are literal), or element of a props array.
 
-All values reach SQLite as bound parameters, never as SQL text. Limits: nesting depth 32,
+The SQL translation binds every value as a parameter, never as SQL text. Limits: nesting depth 32,
 1,000 conditions, 10,000 values per ``$in``/``$nin`` list and 20,000 in all.
 """
 
@@ -43,14 +44,12 @@ import operator
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final
 
 from loomdb.errors import InvalidFilter
 
 __all__ = [
     "COLUMN_NAMES",
-    "DEFAULT_COLUMNS",
     "And",
     "Compare",
     "Contains",
@@ -66,7 +65,6 @@ __all__ = [
     "parse_filter",
     "parse_where",
     "referenced_fields",
-    "to_sqlite",
 ]
 
 Scalar = str | float | bool | None
@@ -75,7 +73,6 @@ COLUMN_NAMES: Final = (
     *("id", "kind", "text", "source", "category", "confidence", "strength", "access_count"),
     *("created", "updated", "last_accessed"),
 )
-DEFAULT_COLUMNS: Final[Mapping[str, str]] = MappingProxyType({c: f"n.{c}" for c in COLUMN_NAMES})
 
 MAX_DEPTH: Final = 32
 MAX_CONDITIONS: Final = 1_000
@@ -87,7 +84,6 @@ _KEY = re.compile(r"[\w\- ]{1,64}")
 _INT64 = range(-(2**63), 2**63)
 _COMPARE_OPS: Final = ("$eq", "$lt", "$lte", "$gt", "$gte")
 _OPERATORS: Final = (*_COMPARE_OPS, "$ne", "$in", "$nin", "$exists", "$contains")
-_SQL_OPS: Final = {"$eq": "=", "$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 _PY_OPS: Final[Mapping[str, Callable[[Any, Any], bool]]] = dict(
     zip(
         _COMPARE_OPS, (operator.eq, operator.lt, operator.le, operator.gt, operator.ge), strict=True
@@ -350,175 +346,6 @@ def referenced_fields(ast: FilterNode | None) -> set[str]:
     return {ast.field.name}
 
 
-# --------------------------------------------------------------------------- SQL
-
-
-@dataclass(frozen=True)
-class _Sql:
-    """A SQL fragment and the parameters of its ``?`` placeholders, in order."""
-
-    text: str
-    params: tuple[object, ...] = ()
-
-
-def _join(*parts: _Sql | str) -> _Sql:
-    """Concatenate raw SQL text and fragments, keeping parameters in placeholder order."""
-    pieces = [_Sql(part) if isinstance(part, str) else part for part in parts]
-    return _Sql("".join(p.text for p in pieces), tuple(x for p in pieces for x in p.params))
-
-
-def _combine(parts: list[_Sql], glue: str) -> _Sql:
-    """``(a glue b glue ...)`` as a balanced tree: SQLite caps expression depth at 1000."""
-    if len(parts) == 1:
-        return parts[0]
-    half = len(parts) // 2
-    return _join("(", _combine(parts[:half], glue), glue, _combine(parts[half:], glue), ")")
-
-
-def _bind(value: object) -> _Sql:
-    return _Sql("?", (value,))
-
-
-def _sql_types(value: Scalar) -> tuple[str, ...]:
-    """The SQLite type names (``typeof``/``json_type``) a value equals or orders against."""
-    if isinstance(value, bool):
-        return ("true",) if value else ("false",)
-    if isinstance(value, str):
-        return ("text",)
-    return ("integer", "real")
-
-
-def _is(names: tuple[str, ...]) -> str:
-    """`` = 'text'`` or `` IN ('integer', 'real')``: the test a type expression must pass."""
-    if len(names) == 1:
-        return f" = '{names[0]}'"
-    return " IN (" + ", ".join(f"'{name}'" for name in names) + ")"
-
-
-def _json_path(field: Field) -> str:
-    """``$."a"."b"``: safe to quote because keys cannot hold ``"`` or ``\\``."""
-    return "$" + "".join(f'."{key}"' for key in field.path)
-
-
-class _SqlWriter:
-    """Translates an AST to a boolean SQL expression that is never NULL (so NOT is exact).
-
-    Every leaf is ``(type test AND value test)``: the type test is never NULL and makes the
-    value non-NULL, and comparing only within a type class sidesteps SQLite's cross-type order.
-    """
-
-    def __init__(self, columns: Mapping[str, str], props_column: str) -> None:
-        self.columns = columns
-        self.props = props_column
-
-    def node(self, ast: FilterNode) -> _Sql:
-        if isinstance(ast, And | Or):
-            if not ast.children:
-                return _Sql("1" if isinstance(ast, And) else "0")
-            glue = " AND " if isinstance(ast, And) else " OR "
-            return _combine([self.node(child) for child in ast.children], glue)
-        if isinstance(ast, Not):
-            return _join("NOT ", self.node(ast.child))
-        if isinstance(ast, In):
-            return self.member(ast)
-        if isinstance(ast, Contains):
-            return self.contains(ast)
-        return self.compare(ast)
-
-    def column(self, field: Field) -> str:
-        assert field.column is not None
-        if field.column not in self.columns:
-            raise InvalidFilter(f"field {_show(field.column)} has no column here")
-        return f"({self.columns[field.column]})"
-
-    def type_of(self, field: Field) -> _Sql:
-        if field.column is not None:
-            return _Sql(f"typeof{self.column(field)}")
-        return _Sql(f"COALESCE(json_type({self.props}, ?), 'null')", (_json_path(field),))
-
-    def value_of(self, field: Field, *, no_affinity: bool = False) -> _Sql:
-        """The field's value; ``no_affinity`` stops a REAL column turning '5' into 5 in ``<``."""
-        if field.column is not None:
-            return _Sql(("+" if no_affinity else "") + self.column(field))
-        return _Sql(f"json_extract({self.props}, ?)", (_json_path(field),))
-
-    def typed(self, field: Field, types: tuple[str, ...], test: _Sql | None = None) -> _Sql:
-        """``(field is one of types [AND test])``."""
-        check = _join("(", self.type_of(field), _is(types))
-        return _join(check, ")") if test is None else _join(check, " AND ", test, ")")
-
-    def is_null(self, field: Field) -> _Sql:
-        if field.column is not None:
-            return _Sql(f"({self.column(field)} IS NULL)")
-        return self.typed(field, ("null",))
-
-    def compare(self, ast: Compare) -> _Sql:
-        field, value = ast.field, ast.value
-        if value is None:
-            return self.is_null(field)
-        if isinstance(value, bool):
-            return self.typed(field, _sql_types(value))
-        text = isinstance(value, str)
-        left = self.value_of(field, no_affinity=text and ast.op != "$eq")
-        right = _Sql(" COLLATE BINARY" if text else "", (value,))
-        return self.typed(field, _sql_types(value), _join(left, f" {_SQL_OPS[ast.op]} ?", right))
-
-    def member(self, ast: In) -> _Sql:
-        groups: dict[tuple[str, ...], list[Scalar]] = {}
-        for value in ast.values:
-            groups.setdefault(("null",) if value is None else _sql_types(value), []).append(value)
-        parts = [self.member_group(ast.field, types, vals) for types, vals in groups.items()]
-        return _combine(parts, " OR ") if parts else _Sql("0")
-
-    def member_group(self, field: Field, types: tuple[str, ...], values: list[Scalar]) -> _Sql:
-        if types == ("null",):
-            return self.is_null(field)
-        if types[0] in ("true", "false"):
-            return self.typed(field, types)
-        collate = " COLLATE BINARY" if types == ("text",) else ""
-        marks = ", ".join("?" for _ in values)
-        test = _join(self.value_of(field), _Sql(f"{collate} IN ({marks})", tuple(values)))
-        return self.typed(field, types, test)
-
-    def contains(self, ast: Contains) -> _Sql:
-        field, value = ast.field, ast.value
-        parts: list[_Sql] = []
-        if isinstance(value, str):
-            found = _join("instr(", self.value_of(field), ", ", _bind(value), ") > 0")
-            parts.append(self.typed(field, ("text",), found))
-        if field.column is None:
-            parts.append(self.typed(field, ("array",), self.array_has(field, value)))
-        return _combine(parts, " OR ")
-
-    def array_has(self, field: Field, value: str | float | bool) -> _Sql:
-        """``EXISTS`` an element of the props array equal to ``value`` (``$eq`` semantics)."""
-        test = _Sql("_e.type" + _is(_sql_types(value)))
-        if not isinstance(value, bool):
-            test = _join(test, " AND _e.value = ", _bind(value))
-        each = _Sql(f"json_each({self.props}, ?) AS _e", (_json_path(field),))
-        return _join("EXISTS (SELECT 1 FROM ", each, " WHERE ", test, ")")
-
-
-def to_sqlite(
-    ast: FilterNode | None,
-    columns: Mapping[str, str] = DEFAULT_COLUMNS,
-    props_column: str = "n.props",
-) -> tuple[str, list[object]]:
-    """Translate a parsed filter to a SQLite boolean expression and its bound parameters.
-
-    Args:
-        ast: From :func:`parse_filter`; ``None`` gives ``"1"`` (match all).
-        columns: Filter field name -> trusted SQL expression of that column.
-        props_column: Trusted SQL expression of the JSON ``props`` column.
-
-    The expression is always 0 or 1 (never NULL) and agrees with :func:`matches` row by row.
-    """
-    if ast is None:
-        return "1", []
-    sql = _SqlWriter(columns, props_column).node(ast)
-    return sql.text, list(sql.params)
-
-
 # --------------------------------------------------------------------------- Python
 
 
@@ -529,7 +356,8 @@ _OPAQUE: Final = object()  # a column value SQLite could not hold (list, dict): 
 def matches(ast: FilterNode | None, node: Mapping[str, object]) -> bool:
     """Evaluate a filter against a row dict (columns by name, ``"props"`` as a dict).
 
-    Gives the same answer as :func:`to_sqlite`'s SQL run on the stored row.
+    Gives the same answer as the SQL of ``loomdb.storage.sql_filters.to_sql`` run on the
+    stored row.
     """
     if ast is None:
         return True

@@ -1,13 +1,36 @@
 """The Backend protocol: what every storage backend must do, and exactly how.
 
-A backend stores nodes, edges, vector spaces, vectors and a change log, and is the only source
-of truth; the ANN index is a view rebuilt from it (``loomdb.index``). Every method takes the
-tenant explicitly and never reads or writes another tenant's rows. Every write appends to the
-change log, whose ``seq`` only grows. Ids are the user's string ids; vector *labels* are
-integers the backend assigns, unique for the life of the store and never reused (a vector that
-is replaced gets a new label), so that index entries can never point at the wrong vector.
+A backend stores nodes, edges, vector spaces, vectors, full text, the weaver's jobs and a
+change log, and is the only source of truth; the ANN index is a view rebuilt from it
+(``loomdb.index``). The protocol is split by concern, one small ABC each, so that a new
+backend's author sees exactly what to write, one part at a time:
 
-Errors: backends raise only ``loomdb.errors`` types; driver errors are translated.
+- :class:`NodeStore`   nodes: write, read, filter, scan
+- :class:`EdgeStore`   edges and the graph primitive ``adjacent`` (+ optional native walks)
+- :class:`VectorStore` vector spaces, vectors by label, the change log the index view reads
+  (+ optional native vector search)
+- :class:`TextSearch`  full-text search over node text
+- :class:`JobQueue`    the weaver's durable jobs
+- :class:`Admin`       lifecycle, transactions, ``seq``, tenants, tool metadata, statistics,
+  integrity
+
+:class:`Backend` is their composition; the rest of loomdb types against it.
+
+Rules every part follows:
+
+- **Tenancy**: every method that takes ``tenant`` reads and writes that tenant's rows only.
+  The few without one (spaces, jobs, ``seq``, meta, the log upkeep) are store-wide.
+- **Change log**: every write appends to the change log, whose ``seq`` only grows.
+- **Ids and labels**: ids are the user's string ids; vector *labels* are integers the
+  backend assigns, unique for the life of the store and never reused (a vector that is
+  replaced gets a new label), so that index entries can never point at the wrong vector.
+- **Missing ids**: reads and deletes skip node ids that do not exist; a write that needs a
+  node (an update, an edge's endpoints, a vector's owner) raises ``NotFound``.
+- **Scores** are higher-is-better everywhere (similarities, text ranks, edge weights).
+- **Errors**: backends raise only ``loomdb.errors`` types; driver errors are translated at
+  the boundary (``sqlite/errors.py``, ``postgres/errors.py``).
+- **Threads**: methods are safe to call from several threads.
+
 The contract suite (``tests/contract``) runs against every backend.
 """
 
@@ -25,7 +48,21 @@ import numpy.typing as npt
 from ..filters import FilterNode
 from ..model import Direction, Edge, Node, VectorSpace
 
-__all__ = ["Backend", "Change", "Job", "JobSpec", "OnConflict"]
+__all__ = [
+    "Admin",
+    "Backend",
+    "Change",
+    "EdgeStore",
+    "Job",
+    "JobQueue",
+    "JobSpec",
+    "Labels",
+    "Matrix",
+    "NodeStore",
+    "OnConflict",
+    "TextSearch",
+    "VectorStore",
+]
 
 OnConflict = Literal["error", "replace", "ignore"]
 Labels = npt.NDArray[np.int64]
@@ -70,34 +107,14 @@ class Job:
     updated: float
 
 
-class Backend(ABC):
-    """Storage of one loomdb store. Methods are safe to call from several threads."""
+class NodeStore(ABC):
+    """Nodes of each tenant: ``(tenant, id)`` is a node's identity.
 
-    #: The name of ``text_search``'s score in a hit's ``scores``: its scale is the backend's.
-    text_score: str = "bm25"
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release connections and locks. Idempotent."""
-
-    @abstractmethod
-    def transaction(self) -> AbstractContextManager[None]:
-        """All writes inside commit together or not at all; nested blocks are savepoints.
-
-        Outside a transaction every write method is atomic on its own.
-        """
-
-    @abstractmethod
-    def in_transaction(self) -> bool:
-        """Whether the calling code is inside ``transaction()``."""
-
-    @abstractmethod
-    def seq(self) -> int:
-        """The sequence number of the last committed change (0 for an empty store)."""
-
-    # -- nodes -----------------------------------------------------------------------------
+    Reads return what exists among the ids asked for (missing ids are absent, never an
+    error); lists come in insertion order unless a method says otherwise. ``where`` is a
+    parsed filter (``loomdb.filters``) with the semantics documented there; ``None`` matches
+    every node.
+    """
 
     @abstractmethod
     def put_nodes(self, tenant: str, nodes: Sequence[Node], on_conflict: OnConflict) -> None:
@@ -144,27 +161,28 @@ class Backend(ABC):
         return [i for i in ids if i in nodes
                 and (where is None or matches(where, {**nodes[i].__dict__}))]
 
-    def text_scores(self, tenant: str, query: str, ids: Sequence[str],
-                    k: int) -> list[tuple[str, float]]:
-        """``text_search`` restricted to ``ids``: the best ``k`` of them with their scores
-        (same scale as ``text_search``), best first. Backends override this to score just
-        those nodes instead of searching the whole index."""
-        from ..filters import parse_filter
-
-        where = parse_filter({"id": {"$in": list(ids)[:10_000]}})
-        return [(n.id, s) for n, s in self.text_search(tenant, query, k, where)]
-
-    def store_id(self) -> str | None:
-        """A unique id the store keeps for itself (made when it is created), or ``None`` if
-        the backend has none; it names the store in a result cache shared between servers."""
-        return None
-
     def sample_nodes(self, tenant: str, n: int) -> list[Node]:
         """Up to ``n`` of the tenant's nodes, for statistics; backends override this with a
         uniform random sample (this default takes the first ``n``)."""
         return self.list_nodes(tenant, None, n, 0)
 
-    # -- edges -----------------------------------------------------------------------------
+    @abstractmethod
+    def scan_nodes(self, tenant: str, after: int, limit: int) -> list[tuple[int, Node]]:
+        """Up to ``limit`` of the tenant's nodes in insertion order, each with its position,
+        from the first whose position is greater than ``after`` (0 starts at the beginning).
+
+        Positions only grow, so a scan that resumes from the last position it returned
+        neither repeats nor skips a node: keyset pages, as fast a million rows in as at the
+        start (``list_nodes``' offset rereads every row before it)."""
+
+
+class EdgeStore(ABC):
+    """Directed, typed edges between nodes of one tenant: ``(src, dst, type)`` is an edge's
+    identity. Deleting a node deletes its edges (``NodeStore.delete_nodes``).
+
+    ``adjacent`` is the one primitive the traversals of ``loomdb.graph`` need; a backend
+    that can walk the graph in one round trip sets ``native_graph`` and overrides the walks.
+    """
 
     @abstractmethod
     def put_edges(self, tenant: str, edges: Sequence[Edge], on_conflict: OnConflict) -> None:
@@ -203,7 +221,40 @@ class Backend(ABC):
         at most ``limit``, ordered by weight descending then insertion order. The graph
         traversals in ``loomdb.graph`` are built on this one primitive."""
 
-    # -- vector spaces and vectors ---------------------------------------------------------
+    @abstractmethod
+    def scan_edges(self, tenant: str, after: int, limit: int) -> list[tuple[int, Edge]]:
+        """The tenant's edges in insertion order, in keyset pages as ``scan_nodes`` gives."""
+
+    #: True when the backend walks the graph itself (``expand_ids``, ``shortest_path_edges``)
+    #: rather than ``loomdb.graph`` calling ``adjacent`` once per hop.
+    native_graph: bool = False
+
+    def expand_ids(
+        self, tenant: str, seeds: Sequence[str], hops: int, types: Sequence[str] | None,
+        direction: Direction, limit: int,
+    ) -> tuple[dict[str, int], list[Edge]]:
+        """The breadth-first walk of ``loomdb.graph.expand`` from existing ``seeds``, with its
+        bounds: each reached id with its hop, in discovery order, and the edge that first
+        reached it. Must equal the generic walk over ``adjacent``. Only if ``native_graph``."""
+        raise NotImplementedError(f"{type(self).__name__} has no native graph traversal")
+
+    def shortest_path_edges(
+        self, tenant: str, start: str, goal: str, max_depth: int,
+        types: Sequence[str] | None, direction: Direction,
+    ) -> list[Edge] | None:
+        """The edges of a path ``start -> goal`` with the fewest edges (both exist and
+        differ), or ``None`` if there is none within ``max_depth``. Only if ``native_graph``."""
+        raise NotImplementedError(f"{type(self).__name__} has no native graph traversal")
+
+
+class VectorStore(ABC):
+    """Named vector spaces (store-wide) and each tenant's vectors in them, one per node and
+    space, under labels that are never reused; plus the change log of vector additions and
+    deletions that the index view (``loomdb.index``) replays to catch up.
+
+    Deleting a node deletes its vectors. Vectors come back as float32 rows unless a method
+    says otherwise; missing ids and dead labels are simply absent from results.
+    """
 
     @abstractmethod
     def create_space(self, space: VectorSpace) -> VectorSpace:
@@ -217,6 +268,11 @@ class Backend(ABC):
     @abstractmethod
     def list_spaces(self) -> list[VectorSpace]:
         """Every vector space, by name."""
+
+    @abstractmethod
+    def delete_space(self, name: str) -> int:
+        """Delete a vector space with its vectors in every tenant (their removal is logged
+        like any other); returns how many vectors it held. ``NotFound`` if there is none."""
 
     @abstractmethod
     def put_vectors(self, tenant: str, space: str, ids: Sequence[str], vectors: Matrix) -> None:
@@ -271,8 +327,6 @@ class Backend(ABC):
         """Drop log entries every saved index already covers; never past any index stamp.
         Returns how many were dropped."""
 
-    # -- native vector search (optional) ---------------------------------------------------
-
     #: True when the backend searches vectors itself (``search_vectors``) rather than through
     #: the index view that ``loomdb.index`` builds from its labels and change log.
     native_vectors: bool = False
@@ -287,30 +341,15 @@ class Backend(ABC):
         but ``min(k, matches)`` results always come back. Only called if ``native_vectors``."""
         raise NotImplementedError(f"{type(self).__name__} has no native vector search")
 
-    # -- native graph traversal (optional) -------------------------------------------------
 
-    #: True when the backend walks the graph itself (``expand_ids``, ``shortest_path_edges``)
-    #: rather than ``loomdb.graph`` calling ``adjacent`` once per hop.
-    native_graph: bool = False
+class TextSearch(ABC):
+    """Full-text search over node text, per tenant: every word of a query is searched and none
+    is syntax; scores are higher-is-better on the backend's own scale (``text_score`` names
+    it), so compare them within one backend only.
+    """
 
-    def expand_ids(
-        self, tenant: str, seeds: Sequence[str], hops: int, types: Sequence[str] | None,
-        direction: Direction, limit: int,
-    ) -> tuple[dict[str, int], list[Edge]]:
-        """The breadth-first walk of ``loomdb.graph.expand`` from existing ``seeds``, with its
-        bounds: each reached id with its hop, in discovery order, and the edge that first
-        reached it. Must equal the generic walk over ``adjacent``. Only if ``native_graph``."""
-        raise NotImplementedError(f"{type(self).__name__} has no native graph traversal")
-
-    def shortest_path_edges(
-        self, tenant: str, start: str, goal: str, max_depth: int,
-        types: Sequence[str] | None, direction: Direction,
-    ) -> list[Edge] | None:
-        """The edges of a path ``start -> goal`` with the fewest edges (both exist and
-        differ), or ``None`` if there is none within ``max_depth``. Only if ``native_graph``."""
-        raise NotImplementedError(f"{type(self).__name__} has no native graph traversal")
-
-    # -- full text -------------------------------------------------------------------------
+    #: The name of ``text_search``'s score in a hit's ``scores``: its scale is the backend's.
+    text_score: str = "bm25"
 
     @abstractmethod
     def text_search(
@@ -321,7 +360,22 @@ class Backend(ABC):
 
         ``query`` is plain text: every word is searched, none is syntax."""
 
-    # -- jobs: the weaver's durable queue --------------------------------------------------
+    def text_scores(self, tenant: str, query: str, ids: Sequence[str],
+                    k: int) -> list[tuple[str, float]]:
+        """``text_search`` restricted to ``ids``: the best ``k`` of them with their scores
+        (same scale as ``text_search``), best first. Backends override this to score just
+        those nodes instead of searching the whole index."""
+        from ..filters import parse_filter
+
+        where = parse_filter({"id": {"$in": list(ids)[:10_000]}})
+        return [(n.id, s) for n, s in self.text_search(tenant, query, k, where)]
+
+
+class JobQueue(ABC):
+    """The weaver's durable queue: jobs for (tenant, task, node), enqueued in the caller's
+    transaction, claimed under a lease by workers of any tenant, completed or failed.
+    Store-wide: workers serve every tenant, so only enqueueing and listing name one.
+    """
 
     @abstractmethod
     def enqueue_jobs(self, tenant: str, jobs: Sequence[JobSpec], run_after: float = 0.0) -> int:
@@ -360,24 +414,39 @@ class Backend(ABC):
         """``{"queued", "running", "failed", "done"}`` totals, ``"by_task"`` with the same per
         task, and ``"last_done"`` (time of the last completion, or None)."""
 
-    # -- whole-store reading and upkeep (migrations, tools) --------------------------------
+
+class Admin(ABC):
+    """The store as a whole: its lifecycle, transactions spanning every other part, the
+    change log's ``seq``, the tenants it holds, tools' metadata, statistics and integrity.
+    """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and locks. Idempotent."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """All writes inside commit together or not at all; nested blocks are savepoints.
+
+        Outside a transaction every write method is atomic on its own.
+        """
+
+    @abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether the calling code is inside ``transaction()``."""
+
+    @abstractmethod
+    def seq(self) -> int:
+        """The sequence number of the last committed change (0 for an empty store)."""
+
+    def store_id(self) -> str | None:
+        """A unique id the store keeps for itself (made when it is created), or ``None`` if
+        the backend has none; it names the store in a result cache shared between servers."""
+        return None
 
     @abstractmethod
     def tenants(self) -> list[str]:
         """Every tenant that holds at least one node, sorted."""
-
-    @abstractmethod
-    def scan_nodes(self, tenant: str, after: int, limit: int) -> list[tuple[int, Node]]:
-        """Up to ``limit`` of the tenant's nodes in insertion order, each with its position,
-        from the first whose position is greater than ``after`` (0 starts at the beginning).
-
-        Positions only grow, so a scan that resumes from the last position it returned
-        neither repeats nor skips a node: keyset pages, as fast a million rows in as at the
-        start (``list_nodes``' offset rereads every row before it)."""
-
-    @abstractmethod
-    def scan_edges(self, tenant: str, after: int, limit: int) -> list[tuple[int, Edge]]:
-        """The tenant's edges in insertion order, in keyset pages as ``scan_nodes`` gives."""
 
     @abstractmethod
     def get_meta(self, key: str) -> str | None:
@@ -390,16 +459,14 @@ class Backend(ABC):
         there is one, so that it commits together with the writes it describes."""
 
     @abstractmethod
-    def delete_space(self, name: str) -> int:
-        """Delete a vector space with its vectors in every tenant (their removal is logged
-        like any other); returns how many vectors it held. ``NotFound`` if there is none."""
-
-    # -- introspection ---------------------------------------------------------------------
-
-    @abstractmethod
     def stats(self, tenant: str) -> dict[str, Any]:
         """Counts for the tenant: nodes by kind, edges by type, vectors by space, seq."""
 
     @abstractmethod
     def check_integrity(self) -> list[str]:
         """Problems found by the backend's own integrity check; empty when healthy."""
+
+
+class Backend(NodeStore, EdgeStore, VectorStore, TextSearch, JobQueue, Admin):
+    """Storage of one loomdb store: every part of the protocol. Methods are safe to call from
+    several threads."""

@@ -13,8 +13,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from psycopg import errors as pg_errors
-
 from ...config import StoreSettings
 from ...errors import Conflict, InvalidInput, NotFound
 from ...filters import FilterNode
@@ -24,6 +22,7 @@ from .adapters import register_vector_type
 from .bulk import PostgresBulk
 from .connection import ALL_TENANTS, Conn, Connection
 from .core import no_nul
+from .errors import conflict_on_duplicate
 from .graph import PostgresGraph
 from .jobs import PostgresJobQueue
 from .rows import (
@@ -171,11 +170,8 @@ class PostgresBackend(PostgresBulk, PostgresVectors, PostgresGraph, PostgresJobQ
                                    "error": ""}[on_conflict]
 
         def write(conn: Conn) -> None:
-            try:
+            with conflict_on_duplicate("a node"):
                 conn.execute(statement, (tenant, *columns))
-            except pg_errors.UniqueViolation as exc:
-                raise Conflict("a node in the batch already exists; use upsert to replace "
-                               "it") from exc
 
         self._db.run(write, tenant)
 
@@ -275,11 +271,8 @@ class PostgresBackend(PostgresBulk, PostgresVectors, PostgresGraph, PostgresJobQ
                  number(e.confidence, "confidence"), encode_props(e.props),
                  _or_now(number(e.created, "created"), now), number(e.last_used, "last_used"))
                 for e in batch), strict=True))
-            try:
+            with conflict_on_duplicate("an edge"):
                 conn.execute(statement, (tenant, *map(list, columns)))
-            except pg_errors.UniqueViolation as exc:
-                raise Conflict("an edge in the batch already exists; use upsert to replace "
-                               "it") from exc
 
         self._db.run(write, tenant)
 

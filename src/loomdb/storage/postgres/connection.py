@@ -1,5 +1,6 @@
 """Connections to PostgreSQL: a pool, per-thread nestable transactions, the tenant scope that
-row-level security checks, retries of transient failures, and driver-error translation.
+row-level security checks, and retries of transient failures (driver errors are translated
+by ``errors.py``).
 
 Every statement runs inside a transaction whose first act is to set the tenant scope
 (``loomdb.tenant``, or ``loomdb.all_tenants`` for the few cross-tenant operations) with
@@ -18,21 +19,20 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg import sql
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ...errors import BackendUnavailable, Busy, Conflict, InvalidInput, LoomError, NotFound
+from ...errors import BackendUnavailable, Busy, LoomError
+from .errors import retryable, translate_errors
 
-__all__ = ["ALL_TENANTS", "Connection", "describe", "translate_errors"]
+__all__ = ["ALL_TENANTS", "Connection", "describe"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 ALL_TENANTS = None  # the scope of cross-tenant operations (jobs, the log, seq)
 RETRIES = 4
-CONNECTION_LOST = ("57P01", "57P02", "57P03")  # admin/crash shutdown, cannot connect now
 SYNCHRONOUS = {"full": "on", "normal": "local", "off": "off"}
 
 
@@ -53,55 +53,8 @@ def describe(url: str) -> str:
     return f"{host}:{port}{parts.path or '/'}"
 
 
-@contextmanager
-def translate_errors(where: str) -> Iterator[None]:
-    """Turn psycopg errors into loomdb errors at the backend boundary."""
-    try:
-        yield
-    except (LoomError, _Transient):
-        raise
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(f"text must be valid Unicode (no lone surrogates): {exc.reason}") \
-            from exc
-    except PoolTimeout as exc:
-        raise Busy(f"no PostgreSQL connection to {where} became free in time ({exc}); the "
-                   "server is unreachable or every pooled connection is busy") from exc
-    except pg_errors.UniqueViolation as exc:
-        raise Conflict(f"write conflicts with existing data: {exc.diag.message_primary}") from exc
-    except pg_errors.ForeignKeyViolation as exc:
-        raise NotFound(f"a referenced row does not exist: {exc.diag.message_primary}") from exc
-    except psycopg.IntegrityError as exc:
-        raise Conflict(f"write violates a constraint: {exc.diag.message_primary}") from exc
-    except pg_errors.ReadOnlySqlTransaction as exc:
-        raise InvalidInput("store is open read-only; open it for writing to write") from exc
-    except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
-            pg_errors.LockNotAvailable, pg_errors.QueryCanceled) as exc:
-        raise Busy(f"PostgreSQL at {where} is busy: {exc.diag.message_primary}; retry later") \
-            from exc
-    except (psycopg.DataError, pg_errors.ProgramLimitExceeded) as exc:
-        raise InvalidInput(f"PostgreSQL cannot store this value: {exc}") from exc
-    except psycopg.OperationalError as exc:
-        raise BackendUnavailable(f"lost the connection to PostgreSQL at {where}: "
-                                 f"{str(exc).strip()}") from exc
-    except psycopg.Error as exc:
-        raise BackendUnavailable(f"PostgreSQL at {where} failed ({exc.sqlstate or 'client'}): "
-                                 f"{str(exc).strip()}") from exc
-
-
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, _Transient)
-
-
-def _retryable(cause: BaseException | None, committing: bool) -> bool:
-    """Whether the transaction surely did not commit and running it again is safe: the
-    server rolled it back (serialization failure, deadlock), or the connection died before
-    COMMIT was sent. A connection lost during COMMIT leaves the outcome unknown: no retry."""
-    if isinstance(cause, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
-        return True
-    if isinstance(cause, psycopg.OperationalError) and not committing:
-        state = cause.sqlstate or ""
-        return state in ("", *CONNECTION_LOST) or state.startswith("08")
-    return False
 
 
 def _scope(tenant: str | None) -> sql.SQL | sql.Composed:
@@ -253,7 +206,7 @@ class Connection:
                 committing = True
             return result
         except (BackendUnavailable, Busy) as exc:
-            if _retryable(exc.__cause__, committing):
+            if retryable(exc.__cause__, committing):
                 raise _Transient(exc) from exc
             raise
 

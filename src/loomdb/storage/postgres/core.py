@@ -9,8 +9,9 @@ from ...config import StoreSettings
 from ...errors import NotFound
 from ...filters import FilterNode
 from ...model import VectorSpace
+from ..sql_filters import to_sql
 from .connection import Conn, Connection
-from .filters import to_postgres
+from .filters import POSTGRES
 
 __all__ = ["Core", "no_nul"]
 
@@ -32,7 +33,7 @@ class Core:
         """`` AND (filter)`` over nodes aliased ``n``, and its parameters."""
         if where is None:
             return "", []
-        sql, params = to_postgres(where)
+        sql, params = to_sql(where, POSTGRES)
         return f" AND ({sql})", params
 
     @staticmethod

@@ -1,10 +1,8 @@
-"""Filters as PostgreSQL: the AST of ``loomdb.filters`` translated with the semantics of
-``to_sqlite`` and ``matches`` (see that module for the grammar), values always bound.
+"""The PostgreSQL dialect of the filter builder (``storage/sql_filters.py``): the semantics of
+:func:`loomdb.filters.matches` on typed columns and a ``json`` props column, values bound.
 
-How the SQLite semantics carry over to typed columns and a ``json`` props column:
-
-- Each leaf is ``(type test AND value test)`` and never NULL, so ``NOT`` is exact. Columns
-  have one static type: a string never matches a number column, nor a number a text column.
+- Columns have one static type (``COLUMN_TYPES``): a string never matches a number column,
+  nor a number a text column. JSON values are typed by ``json_typeof`` (null when missing).
 - Strings compare by code point (``COLLATE "C"``, byte order of UTF-8). PostgreSQL text cannot
   hold NUL, so a stored string never contains one: a filter string with NUL equals nothing,
   contains-tests with it fail, and an order test compares against its part before the NUL
@@ -13,65 +11,28 @@ How the SQLite semantics carry over to typed columns and a ``json`` props column
   float equals is turned into the equivalent float bound), integer columns and JSON integers
   as ``numeric``; JSON floats (text with ``.``/``e``) and JSON integers beyond 64 bits as
   ``float8`` (SQLite reads those as REAL; :func:`loomdb.filters.matches` mirrors it).
-- Missing keys and JSON null are one thing; a props path through a non-object is missing
-  (``->`` with a text key, never ``#>``, which would index arrays by digit keys).
+- A props path through a non-object is missing (``->`` with a text key, never ``#>``, which
+  would index arrays by digit keys).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final
 
-from ...errors import InvalidFilter
-from ...filters import (
-    COLUMN_NAMES,
-    And,
-    Contains,
-    Field,
-    FilterNode,
-    In,
-    Not,
-    Or,
-    Scalar,
-)
+from ..sql_filters import Dialect, Sql, Target, join
 
-__all__ = ["COLUMN_TYPES", "DEFAULT_COLUMNS", "to_postgres"]
+__all__ = ["COLUMN_TYPES", "POSTGRES", "PostgresDialect", "float_bound"]
 
-DEFAULT_COLUMNS: Final[Mapping[str, str]] = MappingProxyType({c: f"n.{c}" for c in COLUMN_NAMES})
 COLUMN_TYPES: Final[Mapping[str, str]] = MappingProxyType({
     **dict.fromkeys(("id", "kind", "text", "source", "category"), "text"),
     **dict.fromkeys(("confidence", "strength", "created", "updated", "last_accessed"), "float"),
     "access_count": "int",
 })
-_SQL_OPS: Final = {"$eq": "=", "$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 _INT64_BOUNDS: Final = "BETWEEN -9223372036854775808 AND 9223372036854775807"
-_TRUE, _FALSE = "TRUE", "FALSE"
-
-
-@dataclass(frozen=True)
-class _Sql:
-    text: str
-    params: tuple[object, ...] = ()
-
-
-def _join(*parts: _Sql | str) -> _Sql:
-    pieces = [_Sql(part) if isinstance(part, str) else part for part in parts]
-    return _Sql("".join(p.text for p in pieces), tuple(x for p in pieces for x in p.params))
-
-
-def _combine(parts: list[_Sql], glue: str) -> _Sql:
-    """``(a glue b glue ...)`` as a balanced tree, so deep filters do not nest deeply."""
-    if len(parts) == 1:
-        return parts[0]
-    half = len(parts) // 2
-    return _join("(", _combine(parts[:half], glue), glue, _combine(parts[half:], glue), ")")
-
-
-def _is_number(value: Scalar) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+_FALSE: Final = Sql("FALSE")
 
 
 def float_bound(op: str, value: float) -> tuple[str, float] | None:
@@ -102,176 +63,136 @@ def _nul_free(op: str, value: str) -> tuple[str, str] | None:
     return ("<=" if op in ("<", "<=") else ">"), prefix
 
 
-class _PgWriter:
-    """Translates an AST to a boolean PostgreSQL expression that is never NULL."""
+def _kind(target: Target) -> str:
+    """A column's type: ``text``, ``float`` or ``int``."""
+    assert target.column is not None
+    return COLUMN_TYPES.get(target.column, "text")
 
-    def __init__(self, columns: Mapping[str, str], props_column: str) -> None:
-        self.columns = columns
-        self.props = props_column
 
-    def node(self, ast: FilterNode) -> _Sql:
-        if isinstance(ast, And | Or):
-            if not ast.children:
-                return _Sql(_TRUE if isinstance(ast, And) else _FALSE)
-            glue = " AND " if isinstance(ast, And) else " OR "
-            return _combine([self.node(child) for child in ast.children], glue)
-        if isinstance(ast, Not):
-            return _join("NOT ", self.node(ast.child))
-        if isinstance(ast, In):
-            return self.member(ast.field, ast.values)
-        if isinstance(ast, Contains):
-            return self.contains(ast)
-        return self.compare(ast.field, _SQL_OPS[ast.op], ast.value)
+def _json_of(target: Target) -> Sql:
+    """The JSON value at the props path (SQL NULL when missing)."""
+    arrows = "".join(" -> %s::text" for _ in target.path)
+    return Sql(f"({target.sql}{arrows})", target.path)
 
-    # -- fields ----------------------------------------------------------------------------
 
-    def column(self, field: Field) -> tuple[str, str]:
-        """The column's SQL expression and its type (``text``, ``float`` or ``int``)."""
-        assert field.column is not None
-        if field.column not in self.columns:
-            raise InvalidFilter(f"field {field.column!r} has no column here")
-        return f"({self.columns[field.column]})", COLUMN_TYPES.get(field.column, "text")
+def _typed(value_of: Sql, name: str, test: Sql) -> Sql:
+    """``(the JSON value is of type name AND test)``."""
+    return join("(COALESCE(json_typeof(", value_of, f"), 'null') = '{name}' AND ", test, ")")
 
-    def json_of(self, field: Field) -> _Sql:
-        """The JSON value at the props path (SQL NULL when missing)."""
-        arrows = "".join(" -> %s::text" for _ in field.path)
-        return _Sql(f"({self.props}{arrows})", tuple(field.path))
 
-    # -- leaves ----------------------------------------------------------------------------
+def _text_compare(expr: Sql, op: str, value: str) -> Sql:
+    test = _nul_free(op, value)
+    if test is None:
+        return _FALSE
+    collate = "" if test[0] == "=" else ' COLLATE "C"'
+    return join("(", expr, " IS NOT NULL AND ", expr, f"{collate} {test[0]} %s::text",
+                Sql("", (test[1],)), ")")
 
-    def compare(self, field: Field, op: str, value: Scalar) -> _Sql:
-        if field.column is None:
-            return self.json_compare(self.json_of(field), op, value)
-        sql, kind = self.column(field)
-        if value is None:
-            return _Sql(f"({sql} IS NULL)")
-        if isinstance(value, str):
-            return self.text_compare(_Sql(sql), op, value) if kind == "text" else _Sql(_FALSE)
-        if kind == "text" or isinstance(value, bool):
-            return _Sql(_FALSE)
+
+def _float_compare(sql: str, op: str, value: float) -> Sql:
+    bound = float_bound(op, value)
+    if bound is None:
+        return _FALSE
+    return Sql(f"({sql} IS NOT NULL AND {sql} {bound[0]} %s::float8)", (bound[1],))
+
+
+def _float_or_exact(value_of: Sql, float_suffix: Sql | None, exact_suffix: Sql) -> Sql:
+    """A JSON number tested as float8 when it is a float or beyond 64 bits (SQLite reads
+    those as REAL), else exactly as numeric: ``value::text`` followed by a suffix (no float
+    suffix: that test never holds)."""
+    text = join(value_of, "::text")
+    float_test = _FALSE if float_suffix is None else join(text, float_suffix)
+    return join("CASE WHEN ", text, " ~ '[.eE]' OR NOT ", text, f"::numeric {_INT64_BOUNDS} "
+                "THEN ", float_test, " ELSE ", text, exact_suffix, " END")
+
+
+class PostgresDialect(Dialect):
+    """Filters over a PostgreSQL row: typed columns, props as ``json``."""
+
+    def is_null(self, target: Target) -> Sql:
+        if target.column is not None:
+            return Sql(f"({target.sql} IS NULL)")
+        return join("(COALESCE(json_typeof(", _json_of(target), "), 'null') = 'null')")
+
+    def is_bool(self, target: Target, value: bool) -> Sql:
+        if target.column is not None:
+            return _FALSE
+        value_of = _json_of(target)
+        return _typed(value_of, "boolean", join(value_of, f"::text = '{str(value).lower()}'"))
+
+    def compare_text(self, target: Target, op: str, value: str) -> Sql:
+        if target.column is None:
+            value_of = _json_of(target)
+            text = _text_compare(join("(", value_of, " #>> '{}')"), op, value)
+            return _typed(value_of, "string", text)
+        if _kind(target) != "text":
+            return _FALSE
+        return _text_compare(Sql(target.sql), op, value)
+
+    def compare_number(self, target: Target, op: str, value: float) -> Sql:
+        if target.column is None:
+            value_of, bound = _json_of(target), float_bound(op, value)
+            float_suffix = None if bound is None else Sql(f"::float8 {bound[0]} %s::float8",
+                                                           (bound[1],))
+            exact_suffix = Sql(f"::numeric {op} %s::numeric", (_exact(value),))
+            return _typed(value_of, "number", _float_or_exact(value_of, float_suffix,
+                                                              exact_suffix))
+        sql, kind = target.sql, _kind(target)
+        if kind == "text":
+            return _FALSE
         if kind == "float":
-            return self.float_compare(sql, op, value)
-        return _Sql(f"({sql} IS NOT NULL AND {sql} {op} %s::numeric)", (_exact(value),))
+            return _float_compare(sql, op, value)
+        return Sql(f"({sql} IS NOT NULL AND {sql} {op} %s::numeric)", (_exact(value),))
 
-    @staticmethod
-    def text_compare(expr: _Sql, op: str, value: str) -> _Sql:
-        test = _nul_free(op, value)
-        if test is None:
-            return _Sql(_FALSE)
-        collate = "" if test[0] == "=" else ' COLLATE "C"'
-        return _join("(", expr, " IS NOT NULL AND ", expr, f"{collate} {test[0]} %s::text",
-                     _Sql("", (test[1],)), ")")
+    def any_text(self, target: Target, values: list[str]) -> Sql:
+        strings = [v for v in values if "\x00" not in v]
+        if not strings:
+            return _FALSE
+        if target.column is None:
+            value_of = _json_of(target)
+            return _typed(value_of, "string", join("(", value_of, " #>> '{}') = ANY(%s::text[])",
+                                                   Sql("", (strings,))))
+        if _kind(target) != "text":
+            return _FALSE
+        return Sql(f"({target.sql} IS NOT NULL AND {target.sql} = ANY(%s::text[]))", (strings,))
 
-    @staticmethod
-    def float_compare(sql: str, op: str, value: float) -> _Sql:
-        bound = float_bound(op, value)
-        if bound is None:
-            return _Sql(_FALSE)
-        return _Sql(f"({sql} IS NOT NULL AND {sql} {bound[0]} %s::float8)", (bound[1],))
+    def any_number(self, target: Target, values: list[float]) -> Sql:
+        floats = [b[1] for b in (float_bound("=", v) for v in values) if b is not None]
+        exact = [_exact(v) for v in values]
+        if target.column is None:
+            value_of = _json_of(target)
+            return _typed(value_of, "number", _float_or_exact(
+                value_of, Sql("::float8 = ANY(%s::float8[])", (floats,)),
+                Sql("::numeric = ANY(%s::numeric[])", (exact,))))
+        sql, kind = target.sql, _kind(target)
+        if kind == "text":
+            return _FALSE
+        if kind == "float":
+            return Sql(f"({sql} IS NOT NULL AND {sql} = ANY(%s::float8[]))", (floats,))
+        return Sql(f"({sql} IS NOT NULL AND {sql} = ANY(%s::numeric[]))", (exact,))
 
-    def json_compare(self, value_of: _Sql, op: str, value: Scalar) -> _Sql:
-        typed = _join("COALESCE(json_typeof(", value_of, "), 'null')")
-        if value is None:
-            return _join("(", typed, " = 'null')")
+    def text_contains(self, target: Target, value: str) -> Sql:
+        if "\x00" in value:
+            return _FALSE
+        if target.column is None:
+            value_of = _json_of(target)
+            return _typed(value_of, "string", join("strpos(", value_of, " #>> '{}', %s::text) > 0",
+                                                   Sql("", (value,))))
+        if _kind(target) != "text":
+            return _FALSE
+        return Sql(f"({target.sql} IS NOT NULL AND strpos({target.sql}, %s::text) > 0)", (value,))
+
+    def array_contains(self, target: Target, value: str | float | bool) -> Sql:
+        value_of, element = _json_of(target), Target(None, "_e")
         if isinstance(value, bool):
-            literal = "true" if value else "false"
-            return _join("(", typed, " = 'boolean' AND ", value_of, f"::text = '{literal}')")
-        if isinstance(value, str):
-            text = self.text_compare(_join("(", value_of, " #>> '{}')"), op, value)
-            return _join("(", typed, " = 'string' AND ", text, ")")
-        return _join("(", typed, " = 'number' AND ", self.json_number(value_of, op, value), ")")
-
-    @staticmethod
-    def json_number(value_of: _Sql, op: str, value: float) -> _Sql:
-        """A JSON number against ``value``: as float8 when it is a float or beyond 64 bits
-        (SQLite reads those as REAL), else exactly as numeric."""
-        text = _join(value_of, "::text")
-        as_float = float_bound(op, value)
-        float_test = (_Sql(_FALSE) if as_float is None else
-                      _join(text, f"::float8 {as_float[0]} %s::float8", _Sql("", (as_float[1],))))
-        return _join("CASE WHEN ", text, " ~ '[.eE]' OR NOT ", text, f"::numeric {_INT64_BOUNDS} "
-                     "THEN ", float_test, " ELSE ", text, f"::numeric {op} %s::numeric",
-                     _Sql("", (_exact(value),)), " END")
-
-    def member(self, field: Field, values: tuple[Scalar, ...]) -> _Sql:
-        """``$in``: one test per distinct value type, OR-ed."""
-        parts: list[_Sql] = []
-        if any(v is None for v in values):
-            parts.append(self.compare(field, "=", None))
-        for flag in (True, False):
-            if any(v is flag for v in values):
-                parts.append(self.compare(field, "=", flag))
-        strings = [v for v in values if isinstance(v, str) and "\x00" not in v]
-        if strings:
-            parts.append(self.any_text(field, strings))
-        numbers = [v for v in values if _is_number(v)]
-        if numbers:
-            parts.append(self.any_number(field, numbers))  # type: ignore[arg-type]
-        return _combine(parts, " OR ") if parts else _Sql(_FALSE)
-
-    def any_text(self, field: Field, strings: list[str]) -> _Sql:
-        if field.column is None:
-            value_of = self.json_of(field)
-            return _join("(COALESCE(json_typeof(", value_of, "), 'null') = 'string' AND (",
-                         value_of, " #>> '{}') = ANY(%s::text[]))", _Sql("", (strings,)))
-        sql, kind = self.column(field)
-        if kind != "text":
-            return _Sql(_FALSE)
-        return _Sql(f"({sql} IS NOT NULL AND {sql} = ANY(%s::text[]))", (strings,))
-
-    def any_number(self, field: Field, numbers: list[float]) -> _Sql:
-        floats = [b[1] for b in (float_bound("=", v) for v in numbers) if b is not None]
-        exact = [_exact(v) for v in numbers]
-        if field.column is not None:
-            sql, kind = self.column(field)
-            if kind == "text":
-                return _Sql(_FALSE)
-            if kind == "float":
-                return _Sql(f"({sql} IS NOT NULL AND {sql} = ANY(%s::float8[]))", (floats,))
-            return _Sql(f"({sql} IS NOT NULL AND {sql} = ANY(%s::numeric[]))", (exact,))
-        value_of = self.json_of(field)
-        text = _join(value_of, "::text")
-        return _join("(COALESCE(json_typeof(", value_of, "), 'null') = 'number' AND CASE WHEN ",
-                     text, " ~ '[.eE]' OR NOT ", text, f"::numeric {_INT64_BOUNDS} THEN ", text,
-                     "::float8 = ANY(%s::float8[])", _Sql("", (floats,)), " ELSE ", text,
-                     "::numeric = ANY(%s::numeric[])", _Sql("", (exact,)), " END)")
-
-    def contains(self, ast: Contains) -> _Sql:
-        field, value = ast.field, ast.value
-        if field.column is not None:
-            sql, kind = self.column(field)
-            if kind != "text" or not isinstance(value, str) or "\x00" in value:
-                return _Sql(_FALSE)
-            return _Sql(f"({sql} IS NOT NULL AND strpos({sql}, %s::text) > 0)", (value,))
-        value_of = self.json_of(field)
-        typed = _join("COALESCE(json_typeof(", value_of, "), 'null')")
-        parts: list[_Sql] = []
-        if isinstance(value, str) and "\x00" not in value:
-            parts.append(_join("(", typed, " = 'string' AND strpos(", value_of,
-                               " #>> '{}', %s::text) > 0)", _Sql("", (value,))))
-        element = self.json_compare(_Sql("_e"), "=", value)
-        parts.append(_join("CASE WHEN ", typed, " = 'array' THEN EXISTS (SELECT 1 FROM "
-                           "json_array_elements(", value_of, ") AS _e WHERE ", element,
-                           ") ELSE FALSE END"))
-        return _combine(parts, " OR ")
+            test = self.is_bool(element, value)
+        elif isinstance(value, str):
+            test = self.compare_text(element, "=", value)
+        else:
+            test = self.compare_number(element, "=", value)
+        return join("CASE WHEN COALESCE(json_typeof(", value_of, "), 'null') = 'array' THEN "
+                    "EXISTS (SELECT 1 FROM json_array_elements(", value_of, ") AS _e WHERE ",
+                    test, ") ELSE FALSE END")
 
 
-def to_postgres(
-    ast: FilterNode | None,
-    columns: Mapping[str, str] = DEFAULT_COLUMNS,
-    props_column: str = "n.props",
-) -> tuple[str, list[object]]:
-    """Translate a parsed filter to a PostgreSQL boolean expression with ``%s`` parameters.
-
-    Args:
-        ast: From :func:`loomdb.filters.parse_filter`; ``None`` gives ``"TRUE"``.
-        columns: Filter field name -> trusted SQL expression of that column.
-        props_column: Trusted SQL expression of the ``json`` props column.
-
-    The expression is never NULL and agrees with ``matches`` on every row PostgreSQL can
-    hold. The SQL text holds no ``%`` but placeholders, so psycopg can bind it as is.
-    """
-    if ast is None:
-        return _TRUE, []
-    sql = _PgWriter(columns, props_column).node(ast)
-    return sql.text, list(sql.params)
+POSTGRES: Final = PostgresDialect()

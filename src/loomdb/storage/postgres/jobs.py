@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..base import Job, JobSpec
+from ..base import Job, JobQueue, JobSpec
 from .connection import ALL_TENANTS, Conn
 from .core import Core
 
@@ -26,8 +26,8 @@ def _job(row: Sequence[Any]) -> Job:
                lease_until=row[8], error=row[9], created=row[10], updated=row[11])
 
 
-class PostgresJobQueue(Core):
-    """Mixed into ``PostgresBackend``; implements the Backend protocol's job methods."""
+class PostgresJobQueue(Core, JobQueue):
+    """Mixed into ``PostgresBackend``; implements the ``JobQueue`` part of the protocol."""
 
     def enqueue_jobs(self, tenant: str, jobs: Sequence[JobSpec], run_after: float = 0.0) -> int:
         if not jobs:

@@ -17,7 +17,8 @@ from psycopg.types import TypeInfo
 
 from ...errors import BackendUnavailable, CorruptStore, NotFound
 from .adapters import fetch_vector_type
-from .connection import describe, translate_errors
+from .connection import describe
+from .errors import translate_errors
 from .schema import MIGRATIONS, migrate, schema_version
 
 __all__ = ["MIN_PGVECTOR", "MIN_SERVER", "ServerInfo", "connect", "prepare"]

@@ -14,11 +14,14 @@ import numpy as np
 
 from ...config import StoreSettings
 from ...errors import BackendUnavailable, Conflict, CorruptStore, InvalidInput, NotFound
-from ...filters import FilterNode, to_sqlite
+from ...filters import FilterNode
 from ...model import Direction, Edge, Node, VectorSpace
 from ..base import Backend, Change, Labels, Matrix, OnConflict
+from ..sql_filters import to_sql
 from .bulk import SqliteBulk
-from .connection import Connection, translate_errors
+from .connection import Connection
+from .errors import conflict_on_duplicate, translate_errors
+from .filters import SQLITE
 from .fts import TermStats, bm25_scores, fts_query, tokens
 from .jobs import SqliteJobQueue
 from .lock import WriterLock
@@ -137,14 +140,8 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
             )
         elif on_conflict == "ignore":
             insert += " ON CONFLICT (tenant, id) DO NOTHING"
-        with self._db.transaction() as conn:
-            try:
-                conn.executemany(insert, rows)
-            except Exception as exc:
-                if "UNIQUE" in str(exc):
-                    raise Conflict(f"a node in the batch already exists ({exc}); "
-                                   "use upsert to replace it") from exc
-                raise
+        with self._db.transaction() as conn, conflict_on_duplicate("a node"):
+            conn.executemany(insert, rows)
 
     def get_nodes(self, tenant: str, ids: Sequence[str]) -> dict[str, Node]:
         rows = self._db.query(
@@ -184,7 +181,7 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
     def _where(self, where: FilterNode | None) -> tuple[str, list[Any]]:
         if where is None:
             return "", []
-        sql, params = to_sqlite(where)
+        sql, params = to_sql(where, SQLITE)
         return f" AND ({sql})", list(params)
 
     def list_nodes(
@@ -266,13 +263,8 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
                  encode_props(e.props), e.created if e.created is not None else now, e.last_used)
                 for e in edges
             ]
-            try:
+            with conflict_on_duplicate("an edge"):
                 conn.executemany(insert, rows)
-            except Exception as exc:
-                if "UNIQUE" in str(exc):
-                    raise Conflict(f"an edge in the batch already exists ({exc}); "
-                                   "use upsert to replace it") from exc
-                raise
 
     def get_edges(
         self,

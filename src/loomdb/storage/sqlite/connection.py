@@ -1,4 +1,5 @@
-"""One SQLite connection shared by threads: a lock, transactions, savepoints, error mapping."""
+"""One SQLite connection shared by threads: a lock, transactions, savepoints; every call
+through it has its errors translated (``errors.py``)."""
 
 from __future__ import annotations
 
@@ -8,36 +9,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ...errors import BackendUnavailable, Busy, Conflict, CorruptStore, InvalidInput, LoomError
+from .errors import translate_errors
 
-__all__ = ["Connection", "translate_errors"]
+__all__ = ["Connection"]
 
 SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
-
-
-@contextmanager
-def translate_errors() -> Iterator[None]:
-    """Turn sqlite3 errors into loomdb errors at the backend boundary."""
-    try:
-        yield
-    except LoomError:
-        raise
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(f"text must be valid Unicode (no lone surrogates): {exc.reason} "
-                           f"at position {exc.start}") from exc
-    except sqlite3.IntegrityError as exc:
-        raise Conflict(f"write conflicts with existing data: {exc}") from exc
-    except sqlite3.OperationalError as exc:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            raise Busy(f"store is busy: {text}; retry later") from exc
-        if "readonly" in text:
-            raise InvalidInput("store is open read-only; open it for writing to write") from exc
-        raise BackendUnavailable(f"sqlite error: {text}") from exc
-    except sqlite3.DatabaseError as exc:
-        raise CorruptStore(f"sqlite reports a damaged store: {exc}") from exc
-    except sqlite3.ProgrammingError as exc:
-        raise BackendUnavailable(f"store is closed or misused: {exc}") from exc
 
 
 def _connect(target: str, uri: bool, busy_timeout: float) -> sqlite3.Connection:

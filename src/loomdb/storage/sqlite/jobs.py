@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..base import Job, JobSpec
+from ..base import Job, JobQueue, JobSpec
 from .connection import Connection
 
 __all__ = ["SqliteJobQueue"]
@@ -23,8 +23,8 @@ def _job(row: Sequence[Any]) -> Job:
                lease_until=row[8], error=row[9], created=row[10], updated=row[11])
 
 
-class SqliteJobQueue:
-    """Mixed into ``SqliteBackend``; implements the Backend protocol's job methods."""
+class SqliteJobQueue(JobQueue):
+    """Mixed into ``SqliteBackend``; implements the ``JobQueue`` part of the protocol."""
 
     _db: Connection
 
