@@ -18,12 +18,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 from ..context import Context
 from ..errors import LoomError, NotFound
 from ..ml.bridge import Embedder, Matrix, MLProvider
-from ..model import Edge, Node, prop_int
+from ..model import Edge, JSONObject, Node, prop_int
 from ..storage.base import JobSpec
 from ..store import Store
 from ..weaver.activity import COOCCUR, EMBED, SUMMARIZE
@@ -134,7 +133,7 @@ def ingest_sources(
 def ingest_text(
     ctx: Context, text: str, *, title: str | None = None,
     document_id: str | None = None, media_type: str = "text/plain",
-    chunking: ChunkSettings | None = None, props: dict[str, Any] | None = None,
+    chunking: ChunkSettings | None = None, props: JSONObject | None = None,
 ) -> IngestResult:
     """Ingest a text given directly; its id is its content hash unless ``document_id``."""
     run = _Ingestion(ctx.store, ctx.provider, chunking or ChunkSettings(), None, None)
@@ -179,7 +178,7 @@ def _file_hash(path: Path) -> str:
 
 
 def _store(run: _Ingestion, doc_id: str, source: str, digest: str, document: ExtractedDocument,
-           stages: dict[str, float], extra: dict[str, Any]) -> IngestResult:
+           stages: dict[str, float], extra: JSONObject) -> IngestResult:
     started = time.perf_counter()
     chunks = chunk_pages(document.pages, embedder_of(run.provider), run.chunking)
     stages["chunk"] = time.perf_counter() - started
@@ -197,11 +196,11 @@ def _store(run: _Ingestion, doc_id: str, source: str, digest: str, document: Ext
 
 
 def _document_node(doc_id: str, source: str, digest: str, document: ExtractedDocument,
-                   chunks: int, extra: dict[str, Any]) -> Node:
-    props = {**extra, "title": document.title, "content_hash": digest,
+                   chunks: int, extra: JSONObject) -> Node:
+    props: JSONObject = {**extra, "title": document.title, "content_hash": digest,
              "media_type": document.media_type, "parser": document.parser,
              "pages": len(document.pages), "chunks": chunks, "chars": len(document.text),
-             "warnings": list(document.warnings)[:50]}
+             "warnings": [*document.warnings[:50]]}
     return Node(doc_id, kind="document", text=document.title or Path(source).name,
                 source=source, category=document.media_type, props=props)
 

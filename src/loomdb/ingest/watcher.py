@@ -17,10 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import InvalidInput, LimitExceeded, MissingDependency, NotFound
 from .pipeline import SUPPORTED_SUFFIXES, IngestResult, document_id_for
+
+if TYPE_CHECKING:
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers.api import BaseObserver
 
 __all__ = ["DropFolder", "Ingester"]
 
@@ -66,7 +70,7 @@ class DropFolder:
         self._pending: dict[Path, _Pending] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._observer: Any = None
+        self._observer: BaseObserver | None = None
         self._settler: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -158,7 +162,7 @@ class DropFolder:
             raise LimitExceeded(f"{path}: {size:,} bytes is over the {self.max_bytes:,} limit")
 
 
-def _handler(folder: DropFolder) -> Any:
+def _handler(folder: DropFolder) -> FileSystemEventHandler:
     """A watchdog event handler that forwards file events to ``folder``."""
     from watchdog.events import FileSystemEventHandler
 
@@ -166,17 +170,17 @@ def _handler(folder: DropFolder) -> Any:
         return Path(os.fsdecode(raw))
 
     class Handler(FileSystemEventHandler):
-        def on_created(self, event: Any) -> None:
+        def on_created(self, event: FileSystemEvent) -> None:
             folder.offer(path_of(event.src_path))
 
-        def on_modified(self, event: Any) -> None:
+        def on_modified(self, event: FileSystemEvent) -> None:
             folder.offer(path_of(event.src_path))
 
-        def on_moved(self, event: Any) -> None:
+        def on_moved(self, event: FileSystemEvent) -> None:
             folder.removed(path_of(event.src_path))
             folder.offer(path_of(event.dest_path))
 
-        def on_deleted(self, event: Any) -> None:
+        def on_deleted(self, event: FileSystemEvent) -> None:
             if not event.is_directory:
                 folder.removed(path_of(event.src_path))
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from ..model import JSONObject
 
 __all__ = ["Embedder", "Entity", "Health", "MLProvider", "Matrix"]
 
@@ -42,7 +44,7 @@ class Health:
     ok: bool
     provider: str
     model_id: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: JSONObject = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -21,8 +21,8 @@ import importlib.util
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 from ..errors import InvalidInput, MissingDependency
 from .bridge import Entity
@@ -48,7 +48,37 @@ DEFAULT_LABELS: frozenset[str] = frozenset({
 """Labels that name things worth a node in the graph; numbers, dates, times, percentages,
 money, quantities and ordinals are left out unless asked for."""
 
-_nlps: dict[str, Any] = {}
+
+
+class _Span(Protocol):
+    """What entity extraction reads of a spaCy ``Span``."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def label_(self) -> str: ...
+    @property
+    def start_char(self) -> int: ...
+    @property
+    def end_char(self) -> int: ...
+
+
+class _Doc(Protocol):
+    """What entity extraction reads of a spaCy ``Doc``."""
+
+    @property
+    def ents(self) -> Iterable[_Span]: ...
+
+
+class NerPipeline(Protocol):
+    """What entity extraction uses of a spaCy ``Language`` pipeline."""
+
+    max_length: int
+
+    def pipe(self, texts: Iterable[str], *, batch_size: int) -> Iterator[_Doc]: ...
+
+
+_nlps: dict[str, NerPipeline] = {}
 _nlps_lock = threading.Lock()
 
 
@@ -73,7 +103,7 @@ def _require_extra() -> None:
         )
 
 
-def _load(model: str) -> Any:
+def _load(model: str) -> NerPipeline:
     """The NER-only pipeline of ``model``, loaded once per process."""
     with _nlps_lock:
         if model not in _nlps:
@@ -106,9 +136,9 @@ class SpacyEntityExtractor:
         self.labels = DEFAULT_LABELS if labels is None else frozenset(labels)
         self.batch_size = _positive("batch_size", batch_size)
         self.max_piece_chars = _positive("max_piece_chars", max_piece_chars)
-        self._nlp: Any = None
+        self._nlp: NerPipeline | None = None
 
-    def load(self) -> Any:
+    def load(self) -> NerPipeline:
         """Load the pipeline now (the first extraction does it otherwise) and return it."""
         if self._nlp is None:
             self._nlp = _load(self.model)

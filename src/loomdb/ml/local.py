@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidInput, LoomError, ProviderError
+from ..model import JSONObject
 from .bridge import Embedder, Entity, Health, Matrix, MLProvider
 from .entities import EntityExtractor, SpacyEntityExtractor
 from .minilm import MiniLMEmbedder
@@ -89,7 +89,7 @@ class LocalProvider(MLProvider):
     def health_check(self) -> Health:
         """Loads every model and runs each once on a tiny probe; a failure is reported in
         ``detail`` (``error``, ``code``, ``stage``) instead of raised."""
-        detail: dict[str, Any] = {"embedder": type(self.embedder).__name__}
+        detail: JSONObject = {"embedder": type(self.embedder).__name__}
         stage = "embed"
         started = time.perf_counter()
         try:

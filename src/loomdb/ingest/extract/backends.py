@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
-from .layout import Line, ordered_lines
+from .layout import Line, PdfObject, ordered_lines
 from .tables import is_real_table, markdown_table
 
 if TYPE_CHECKING:
@@ -25,8 +25,14 @@ Box = tuple[float, float, float, float]
 # Letters closer than 0.15 of their size belong to one word. pdfplumber's default (3 points)
 # glues the words of tightly justified lines together ("doloremagnaaliquyam"); relative to the
 # font size it does not (word F1 against docling's ground truth 0.83 -> 0.99).
-WORD_OPTIONS: dict[str, Any] = {"x_tolerance_ratio": 0.15}
+WORD_OPTIONS: dict[str, float] = {"x_tolerance_ratio": 0.15}
 DOUBLED_SHARE = 0.05  # duplicate glyphs beyond this share of a page: keep it from pypdf
+
+
+class _MuPage(Protocol):
+    """What we read of a PyMuPDF ``Page`` (whose ``get_text`` is untyped)."""
+
+    def get_text(self) -> object: ...
 
 
 class PageTexts:
@@ -70,7 +76,7 @@ def pymupdf_pages(path: str, password: str | None) -> PageTexts:
     return out
 
 
-def _mupdf_text(page: Any) -> str:
+def _mupdf_text(page: _MuPage) -> str:
     return str(page.get_text())
 
 
@@ -103,7 +109,7 @@ def _page_text(
     return _plumber_page(page, tables)
 
 
-def duplicate_share(chars: Sequence[dict[str, Any]]) -> float:
+def duplicate_share(chars: Sequence[PdfObject]) -> float:
     """Share of glyphs repeated at (about) the same place. pdfplumber's ``dedupe_chars``
     removes them but costs about a second a page, so it runs only where this finds some."""
     seen: set[tuple[str, int, int]] = set()
@@ -152,7 +158,7 @@ def _merge_tables(lines: list[Line], tables: Sequence[tuple[Box, str]]) -> str:
     return "\n".join(parts)
 
 
-def _inside_any(obj: dict[str, Any], boxes: Iterable[Box]) -> bool:
+def _inside_any(obj: PdfObject, boxes: Iterable[Box]) -> bool:
     """Whether an object's centre lies in one of the boxes."""
     x = (float(obj.get("x0", 0)) + float(obj.get("x1", 0))) / 2
     y = (float(obj.get("top", 0)) + float(obj.get("bottom", 0))) / 2

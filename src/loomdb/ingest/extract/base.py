@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ...errors import InvalidInput
+from ...model import JSONObject, JSONValue
 
 __all__ = [
     "MEDIA_TYPES",
@@ -55,7 +55,7 @@ class ExtractedDocument:
     text: str
     pages: tuple[Page, ...]
     parser: str
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
     def page_at(self, offset: int) -> Page:
@@ -98,7 +98,7 @@ def build_document(
     *,
     parser: str,
     title: str | None = None,
-    metadata: dict[str, Any] | None = None,
+    metadata: Mapping[str, JSONValue] | None = None,
     warnings: Iterable[str] = (),
 ) -> ExtractedDocument:
     """Join page texts into one document, recording where each page starts."""

@@ -15,9 +15,12 @@ from itertools import pairwise
 from statistics import median
 from typing import Any
 
-__all__ = ["Line", "find_gutter", "group_lines", "ordered_lines"]
+__all__ = ["Line", "PdfObject", "find_gutter", "group_lines", "ordered_lines"]
 
-Word = Mapping[str, Any]
+# A character, word or other object as pdfplumber gives it: coordinates (x0, x1, top, bottom)
+# are floats, other values differ by key and by object; pdfplumber types it dict[str, Any].
+PdfObject = Mapping[str, Any]
+Word = PdfObject
 
 GUTTER_BAND = (0.3, 0.7)  # where a column gutter may lie, as fractions of the page width
 GUTTER_STEP = 2.0  # points between gutter candidates

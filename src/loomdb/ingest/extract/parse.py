@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...errors import (
     ExtractionFailed,
@@ -18,9 +18,11 @@ from ...errors import (
     NoTextLayer,
     PasswordRequired,
 )
+from ...model import JSONObject
 from .backends import PageTexts, pdfplumber_pages, pymupdf_pages, pypdf_pages
 from .normalize import dehyphenate, normalize_pdf_page
 from .router import Profile, choose_parser, profile_document
+from .wire import ParsedPdf, PdfRequest
 
 if TYPE_CHECKING:
     import pdfplumber.pdf
@@ -32,7 +34,7 @@ INFO_KEYS = {"/Title": "title", "/Author": "author", "/Subject": "subject",
              "/Creator": "creator", "/Producer": "producer", "/CreationDate": "created"}
 
 
-def parse_pdf(request: Mapping[str, Any]) -> dict[str, Any]:
+def parse_pdf(request: PdfRequest) -> ParsedPdf:
     """Extract a PDF as the worker's answer: parser, title, page texts, metadata, warnings.
 
     ``request`` holds ``path``, ``name`` (for messages), ``password``, ``parser`` and
@@ -54,13 +56,14 @@ def parse_pdf(request: Mapping[str, Any]) -> dict[str, Any]:
             "such as a scan); OCR is not available, so there is no text to extract")
     if not any(pages):
         raise ExtractionFailed(f"{name}: no page could be read; first error: {raw.warnings[0]}")
-    router = {"parser": parser, "reason": reason, **(profile.as_metadata() if profile else {})}
+    router: JSONObject = {"parser": parser, "reason": reason,
+                          **(profile.as_metadata() if profile else {})}
     info = _info(reader)
-    metadata = {"page_count": len(pages), "encrypted": bool(reader.is_encrypted),
+    metadata: JSONObject = {"page_count": len(pages), "encrypted": bool(reader.is_encrypted),
                 "router": router, **info}
     if parser == "pdfplumber":
         metadata["tables"] = raw.tables
-        router["pypdf_pages"] = raw.prose_pages
+        router["pypdf_pages"] = [*raw.prose_pages]
     return {"parser": parser, "title": info.get("title"), "pages": pages,
             "metadata": metadata, "warnings": raw.warnings + _empty_pages(pages, raw)}
 
@@ -152,7 +155,7 @@ def _extract(parser: str, reader: pypdf.PdfReader, pdf: pdfplumber.pdf.PDF | Non
 def _info(reader: pypdf.PdfReader) -> dict[str, str]:
     """Document information (title, author...) as plain strings, skipping unreadable ones."""
     try:
-        info: Mapping[str, Any] = reader.metadata or {}
+        info: Mapping[str, object] = reader.metadata or {}
     except Exception:  # a broken /Info dictionary is not worth failing the document for
         return {}
     out = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import signal
-from typing import Any
 
 from ...errors import (
     ExtractionFailed,
@@ -24,6 +23,7 @@ from ...errors import (
 )
 from .base import ExtractedDocument, ExtractLimits, build_document
 from .pool import WorkerPool, default_pool
+from .wire import PdfAnswer, PdfRequest, WorkerHeader
 
 __all__ = ["extract_pdf", "require_pdf_parser"]
 
@@ -52,7 +52,7 @@ def extract_pdf(path: str, name: str, *, password: str | None, parser: str,
                 limits: ExtractLimits, pool: WorkerPool | None = None) -> ExtractedDocument:
     """Extract a PDF file in a worker process; ``name`` is what messages and ``source`` show."""
     require_pdf_parser(parser, name)
-    request = {"path": path, "name": name, "password": password, "parser": parser,
+    request: PdfRequest = {"path": path, "name": name, "password": password, "parser": parser,
                "max_pages": limits.max_pages, "timeout": limits.timeout,
                "max_memory": limits.max_memory}
     header, payload = (pool or default_pool()).request(request, limits.timeout)
@@ -66,12 +66,12 @@ def extract_pdf(path: str, name: str, *, password: str | None, parser: str,
                           warnings=result["warnings"])
 
 
-def _answer(header: dict[str, Any], payload: bytes, name: str,
-            limits: ExtractLimits) -> dict[str, Any]:
+def _answer(header: WorkerHeader, payload: bytes, name: str,
+            limits: ExtractLimits) -> PdfAnswer:
     """The child's answer, or the error its way of dying means."""
     status = header.get("status")
     if status == "done":
-        answer: dict[str, Any] = json.loads(payload)
+        answer: PdfAnswer = json.loads(payload)  # the child's parse_pdf answer
         return answer
     if status == "timeout":
         raise LimitExceeded(f"{name}: parsing took longer than timeout={limits.timeout:g} s")

@@ -19,9 +19,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from ...errors import ExtractionFailed
+from .wire import PdfRequest, WorkerHeader
 
 __all__ = ["ForkServer", "WorkerLost", "WorkerPool", "default_pool"]
 
@@ -63,7 +63,7 @@ class ForkServer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def request(self, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any], bytes]:
+    def request(self, request: PdfRequest, timeout: float) -> tuple[WorkerHeader, bytes]:
         """Send one request; return the header and the child's answer bytes.
 
         Raises:
@@ -74,7 +74,7 @@ class ForkServer:
         try:
             self.process.stdin.write(json.dumps(request).encode() + b"\n")
             self.process.stdin.flush()
-            header = json.loads(self._read_line(deadline))
+            header: WorkerHeader = json.loads(self._read_line(deadline))  # worker.py wrote it
             return header, self._read_exact(int(header["size"]), deadline)
         except (OSError, ValueError, KeyError) as exc:
             self.kill()
@@ -149,7 +149,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._idle: list[ForkServer] = []
 
-    def request(self, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any], bytes]:
+    def request(self, request: PdfRequest, timeout: float) -> tuple[WorkerHeader, bytes]:
         """Run one request on an idle server (starting one if needed); see ``ForkServer``."""
         with self._slots:
             server = self._take()

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ...model import JSONObject
 from .backends import WORD_OPTIONS, page_tables
 from .layout import find_gutter, group_lines
 
@@ -47,7 +48,7 @@ class Profile:
     multi_column_pages: tuple[int, ...]
     rtl_pages: tuple[int, ...]
 
-    def as_metadata(self) -> dict[str, Any]:
+    def as_metadata(self) -> JSONObject:
         return {key: list(value) if isinstance(value, tuple) else value
                 for key, value in asdict(self).items()}
 

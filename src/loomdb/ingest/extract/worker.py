@@ -25,8 +25,10 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from .wire import PdfAnswer, PdfRequest, WorkerHeader
 
 __all__ = ["serve"]
 
@@ -65,7 +67,7 @@ def _preload() -> None:
         from . import parse  # noqa: F401
 
 
-def run_request(request: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+def run_request(request: PdfRequest) -> tuple[WorkerHeader, bytes]:
     """Fork a child for one request; wait for its answer or kill it at the deadline."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -105,7 +107,7 @@ def _read_until(fd: int, deadline: float) -> tuple[bytes, bool]:
         chunks.append(chunk)
 
 
-def _child(request: Mapping[str, Any], out: int) -> None:
+def _child(request: PdfRequest, out: int) -> None:
     """Set the limits, parse, write the answer and exit; never return to the server loop."""
     status = CHILD_FAILED
     try:
@@ -149,7 +151,7 @@ def _set_limits(timeout: float, max_memory: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _answer(request: Mapping[str, Any]) -> dict[str, Any]:
+def _answer(request: PdfRequest) -> PdfAnswer:
     """The parse result, or the error a parent should raise, as JSON-ready data."""
     from ...errors import LoomError
     from .parse import parse_pdf
@@ -169,7 +171,7 @@ def _answer(request: Mapping[str, Any]) -> dict[str, Any]:
                       f"{name}: not a readable PDF ({type(exc).__name__}: {exc})")
 
 
-def _error(code: str, message: str) -> dict[str, Any]:
+def _error(code: str, message: str) -> PdfAnswer:
     return {"error": {"code": code, "message": message}}
 
 

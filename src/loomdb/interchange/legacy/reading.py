@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import numpy as np
 
 from ...database import Database
 from ...errors import DimensionMismatch, InvalidInput
-from ...model import Edge, Node, VectorSpace
+from ...model import Edge, JSONObject, JSONValue, Node, VectorSpace
 from ...validation import MAX_ID_LENGTH
 from .records import (
     ASSOCIATIONS,
@@ -55,7 +54,7 @@ def read_directory(db: Database, directory: Path, space: VectorSpace | None) -> 
     associations = _object(_load(directory / ASSOCIATIONS), ASSOCIATIONS)
     edges = [association_edge(key, record) for key, record in associations.items()]
     embeddings = _read_embeddings(_load(directory / EMBEDDINGS), space.dim if space else None)
-    _check_references(db, concepts, associations, embeddings)
+    _check_references(db, concepts, associations, edges, embeddings)
     _check_unique(associations, edges)
     for file, entries in ((CONCEPTS, concepts), (ASSOCIATIONS, associations),
                           (EMBEDDINGS, embeddings.header or {})):
@@ -72,20 +71,21 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path) -> JSONValue:
     """A file's JSON (None if it does not exist), with NaN and Infinity refused."""
     if not path.exists():
         return None
     try:
         with path.open(encoding="utf-8") as file:
-            return json.load(file, parse_constant=_reject_constant)
+            document: JSONValue = json.load(file, parse_constant=_reject_constant)
+            return document
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, huge integers
         raise InvalidInput(f"{path.name} is not valid JSON: {exc}") from exc
 
 
-def _object(document: Any, file: str) -> dict[str, Any]:
+def _object(document: JSONValue, file: str) -> JSONObject:
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -104,7 +104,7 @@ def _checked_id(file: str, key: str) -> str:
 # -- embeddings.json ------------------------------------------------------------------------
 
 
-def _read_embeddings(document: Any, dim: int | None) -> Embeddings:
+def _read_embeddings(document: JSONValue, dim: int | None) -> Embeddings:
     top = _object(document, EMBEDDINGS)
     vectors = top.get("embeddings", {})
     if not isinstance(vectors, dict):
@@ -115,14 +115,15 @@ def _read_embeddings(document: Any, dim: int | None) -> Embeddings:
     if has_nul(header):
         raise InvalidInput(f"{EMBEDDINGS}: a top-level value holds a NUL character, which "
                            "loomdb cannot keep")
-    ids, rows = list(vectors), list(vectors.values())
-    for key, row in zip(ids, rows, strict=True):
+    ids, rows = list(vectors), list[list[JSONValue]]()
+    for key, row in vectors.items():
         if type(row) is not list or not row:
             fail(EMBEDDINGS, key, "an embedding must be a non-empty list of numbers")
         dim = dim or len(row)  # the space's dimension, else the first embedding's
         if len(row) != dim:
             raise DimensionMismatch(f"{EMBEDDINGS} entry {key!r:.100}: {len(row)} values, "
                                     f"expected {dim}")
+        rows.append(row)
     types = set(map(type, itertools.chain.from_iterable(rows)))
     ints = _integer_positions(ids, rows) if types - {float} else {}
     matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), dim or 0)
@@ -132,15 +133,16 @@ def _read_embeddings(document: Any, dim: int | None) -> Embeddings:
     return Embeddings(header, ids, matrix, ints)
 
 
-def _integer_positions(ids: list[str], rows: list[list[Any]]) -> dict[str, list[int]]:
+def _integer_positions(ids: list[str], rows: list[list[JSONValue]]) -> dict[str, list[int]]:
     """Where rows hold JSON integers (kept to write them back as integers); anything but
     numbers, and integers a float64 cannot hold exactly, are malformed."""
-    found = {}
+    found: dict[str, list[int]] = {}
     for key, row in zip(ids, rows, strict=True):
         positions = [i for i, x in enumerate(row) if type(x) is not float]
         for i in positions:
-            if type(row[i]) is not int or abs(row[i]) > EXACT_INT:
-                fail(EMBEDDINGS, key, f"value {row[i]!r:.40} is not a number loomdb keeps")
+            value = row[i]
+            if type(value) is not int or abs(value) > EXACT_INT:
+                fail(EMBEDDINGS, key, f"value {value!r:.40} is not a number loomdb keeps")
         if positions:
             found[key] = positions
     return found
@@ -150,11 +152,12 @@ def _integer_positions(ids: list[str], rows: list[list[Any]]) -> dict[str, list[
 
 
 def _check_references(
-    db: Database, concepts: dict[str, Any], associations: dict[str, Any], emb: Embeddings
+    db: Database, concepts: JSONObject, associations: JSONObject, edges: list[Edge],
+    emb: Embeddings,
 ) -> None:
     """Every association end and embedding must name a concept of the file or the store."""
-    wanted = [(ASSOCIATIONS, k, r.get(end)) for k, r in associations.items()
-              for end in ("source_id", "target_id")]
+    wanted = [(ASSOCIATIONS, key, end) for key, edge in zip(associations, edges, strict=True)
+              for end in (edge.src, edge.dst)]
     wanted += [(EMBEDDINGS, key, key) for key in emb.ids]
     unknown = sorted({ref for _, _, ref in wanted if ref not in concepts and valid_id(ref)})
     stored = stored_ids(db, unknown)
@@ -164,7 +167,7 @@ def _check_references(
             fail(file, key, f"names {ref!r:.100}, which is not a concept")
 
 
-def _check_unique(associations: dict[str, Any], edges: list[Edge]) -> None:
+def _check_unique(associations: JSONObject, edges: list[Edge]) -> None:
     """No two associations may share source, target and type (the store keeps one)."""
     seen: set[tuple[str, str, str]] = set()
     for key, edge in zip(associations, edges, strict=True):
@@ -174,7 +177,7 @@ def _check_unique(associations: dict[str, Any], edges: list[Edge]) -> None:
         seen.add(identity)
 
 
-def _check_unicode(file: str, entries: Mapping[str, Any]) -> None:
+def _check_unicode(file: str, entries: JSONObject) -> None:
     """Refuse strings UTF-8 cannot encode (lone surrogates, which JSON escapes can spell),
     naming the first entry that holds one."""
     if _unencodable(entries) is None:
@@ -185,7 +188,7 @@ def _check_unicode(file: str, entries: Mapping[str, Any]) -> None:
             fail(file, key, f"holds a string that is not valid Unicode ({found!r:.20})")
 
 
-def _unencodable(value: Any) -> str | None:
+def _unencodable(value: JSONValue) -> str | None:
     """The first characters of a JSON value that UTF-8 cannot encode, if any."""
     try:
         json.dumps(value, ensure_ascii=False).encode()

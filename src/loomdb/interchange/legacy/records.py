@@ -13,17 +13,27 @@ lives on one reserved header node when the vector space cannot carry it.
 
 from __future__ import annotations
 
+import enum
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeGuard
+from typing import Any, Final, NoReturn, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
 
 from ...errors import InvalidInput
-from ...model import Edge, Node, VectorSpace
+from ...model import (
+    Edge,
+    JSONObject,
+    JSONValue,
+    Node,
+    VectorSpace,
+    prop_object,
+    prop_str,
+    prop_strs,
+)
 from ...validation import MAX_ID_LENGTH
 
 __all__ = [
@@ -52,7 +62,7 @@ __all__ = [
 class Embeddings:
     """embeddings.json, checked: ids, a float64 matrix, and where it held integers."""
 
-    header: dict[str, Any] | None  # None: there was no embeddings.json
+    header: JSONObject | None  # None: there was no embeddings.json
     ids: list[str]
     matrix: npt.NDArray[np.float64]
     ints: dict[str, list[int]]
@@ -64,6 +74,10 @@ HEADER_ID = "loomdb:legacy:embeddings.json"
 HEADER_KIND = "legacy_header"
 ASSOC_TYPES = ("semantic", "causal", "temporal", "hierarchical", "compositional")
 INT64 = 2**63
+
+AttrValue = str | int | float | None  # a model attribute a legacy field maps to
+# Node(**attrs) / Edge(**attrs): each attribute has its own type, which one dict cannot spell
+Attrs = dict[str, Any]
 
 
 def fail(file: str, key: str, problem: str) -> NoReturn:
@@ -84,7 +98,7 @@ def _finite(value: float) -> float:
     return value
 
 
-def _real(value: Any) -> tuple[float | None, bool]:
+def _real(value: JSONValue) -> tuple[float | None, bool]:
     """Optional floats (SQLite REAL): ints become floats, -0.0 loses its sign in SQLite."""
     if value is None:
         return None, True
@@ -109,18 +123,18 @@ def _parse_time(text: str) -> float | None:
         return None
 
 
-def _time(value: Any) -> tuple[float | None, bool]:
+def _time(value: JSONValue) -> tuple[float | None, bool]:
     """Timestamps: Unix seconds as float, int, ISO-8601 string or null in legacy files."""
     if isinstance(value, str):
         return _parse_time(value), False
     return _real(value)
 
 
-def _text(value: Any) -> tuple[str | None, bool]:
+def _text(value: JSONValue) -> tuple[str | None, bool]:
     return (value, True) if value is None or type(value) is str else (None, False)
 
 
-def _count(value: Any) -> tuple[int, bool]:
+def _count(value: JSONValue) -> tuple[int, bool]:
     if type(value) is int and -INT64 <= value < INT64:
         return value, True
     if type(value) is float and _finite(value).is_integer() and abs(value) < INT64:
@@ -128,12 +142,12 @@ def _count(value: Any) -> tuple[int, bool]:
     return 0, False
 
 
-def _weight(value: Any) -> tuple[float, bool]:
+def _weight(value: JSONValue) -> tuple[float, bool]:
     weight, exact = _real(value)
     return (1.0, False) if weight is None else (weight, exact)
 
 
-def _assoc_type(value: Any) -> tuple[str, bool]:
+def _assoc_type(value: JSONValue) -> tuple[str, bool]:
     """Association types are names; older (Rust) files hold their number 0-4."""
     if type(value) is str and value:
         return value, True
@@ -149,15 +163,15 @@ class Field:
 
     name: str
     attr: str
-    convert: Callable[[Any], tuple[Any, bool]]
+    convert: Callable[[JSONValue], tuple[AttrValue, bool]]
     stamped: bool = False
 
     @property
-    def default(self) -> Any:
+    def default(self) -> AttrValue:
         """The loomdb value of a record that lacks this key."""
         return self.convert(None)[0]
 
-    def load(self, value: Any) -> tuple[Any, bool]:
+    def load(self, value: JSONValue) -> tuple[AttrValue, bool]:
         """The loomdb value of ``value``, and whether export can write it back as it is."""
         converted, exact = self.convert(value)
         return converted, exact and not (self.stamped and converted is None)
@@ -190,12 +204,12 @@ ASSOCIATION_KEYS = frozenset(
 
 
 def _split(
-    record: Mapping[str, Any], fields: Iterable[Field], known: frozenset[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    record: JSONObject, fields: Iterable[Field], known: frozenset[str]
+) -> tuple[Attrs, JSONObject]:
     """Model attributes from a record, and the ``_legacy`` entry for what they lose."""
-    attrs: dict[str, Any] = {}
-    raw: dict[str, Any] = {}
-    absent: list[str] = []
+    attrs: Attrs = {}
+    raw: JSONObject = {}
+    absent: list[JSONValue] = []
     for field in fields:
         if field.name not in record:
             attrs[field.attr] = field.default
@@ -205,11 +219,11 @@ def _split(
         if not exact:
             raw[field.name] = record[field.name]
     raw.update((k, v) for k, v in record.items() if k not in known)
-    entry: dict[str, Any] = {"raw": raw, "absent": absent}
+    entry: JSONObject = {"raw": raw, "absent": absent}
     return attrs, {k: v for k, v in entry.items() if v}
 
 
-def _native(record: Mapping[str, Any], with_kind: bool) -> dict[str, Any] | None:
+def _native(record: JSONObject, with_kind: bool) -> JSONObject | None:
     """The ``_loomdb`` part of a record, if it has exactly the shape export writes."""
     value = record.get(NATIVE_KEY)
     if not isinstance(value, dict) or not value or set(value) - {"kind", "props"}:
@@ -224,9 +238,9 @@ def _native(record: Mapping[str, Any], with_kind: bool) -> dict[str, Any] | None
 
 
 def _props(
-    file: str, key: str, native: dict[str, Any] | None, legacy: dict[str, Any]
-) -> dict[str, Any]:
-    props = dict(native.get("props", {})) if native else {}
+    file: str, key: str, native: JSONObject | None, legacy: JSONObject
+) -> JSONObject:
+    props = dict(prop_object(native, "props")) if native else {}
     if legacy:
         props[LEGACY_KEY] = legacy
     if has_nul(props):
@@ -234,7 +248,7 @@ def _props(
     return props
 
 
-def has_nul(value: Any) -> bool:
+def has_nul(value: JSONValue) -> bool:
     """Whether a JSON value holds a NUL character anywhere, keys included."""
     if isinstance(value, str):
         return "\x00" in value
@@ -243,12 +257,16 @@ def has_nul(value: Any) -> bool:
     return isinstance(value, list) and any(map(has_nul, value))
 
 
-def _parse(
-    file: str, key: str, record: Any, fields: Iterable[Field], known: frozenset[str]
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
-    """A record's model attributes, its ``_legacy`` entry and its ``_loomdb`` part."""
+def _entry(file: str, key: str, record: JSONValue) -> JSONObject:
     if not isinstance(record, dict):
         fail(file, key, "an entry must be a JSON object")
+    return record
+
+
+def _parse(
+    file: str, key: str, record: JSONObject, fields: Iterable[Field], known: frozenset[str]
+) -> tuple[Attrs, JSONObject, JSONObject | None]:
+    """A record's model attributes, its ``_legacy`` entry and its ``_loomdb`` part."""
     native = _native(record, with_kind=file == CONCEPTS)
     try:
         attrs, legacy = _split(record, fields, known if native else known - {NATIVE_KEY})
@@ -257,23 +275,34 @@ def _parse(
     return attrs, legacy, native
 
 
-def concept_node(key: str, record: Any) -> Node:
+def _note_id(legacy: JSONObject, record: JSONObject) -> None:
+    """Keep in ``legacy`` a record ``id`` that is not its key: the original, or its absence."""
+    if "id" in record:
+        raw = legacy.setdefault("raw", {})
+        if isinstance(raw, dict):  # _split made it a dict, if it made one
+            raw["id"] = record["id"]
+    else:
+        absent = legacy.setdefault("absent", [])
+        if isinstance(absent, list):  # likewise
+            absent.append("id")
+
+
+def concept_node(key: str, record: JSONValue) -> Node:
     """The node of ``concepts.json`` entry ``key``."""
-    attrs, legacy, native = _parse(CONCEPTS, key, record, CONCEPT_FIELDS, CONCEPT_KEYS)
-    if record.get("id") != key:
-        if "id" in record:
-            legacy.setdefault("raw", {})["id"] = record["id"]
-        else:
-            legacy.setdefault("absent", []).append("id")
-    kind = native.get("kind", "concept") if native else "concept"
+    entry = _entry(CONCEPTS, key, record)
+    attrs, legacy, native = _parse(CONCEPTS, key, entry, CONCEPT_FIELDS, CONCEPT_KEYS)
+    if entry.get("id") != key:
+        _note_id(legacy, entry)
+    kind = (prop_str(native, "kind") if native else None) or "concept"
     return Node(id=key, kind=kind, props=_props(CONCEPTS, key, native, legacy), **attrs)
 
 
-def association_edge(key: str, record: Any) -> Edge:
+def association_edge(key: str, record: JSONValue) -> Edge:
     """The edge of ``associations.json`` entry ``key``."""
-    attrs, legacy, native = _parse(ASSOCIATIONS, key, record, ASSOCIATION_FIELDS,
+    entry = _entry(ASSOCIATIONS, key, record)
+    attrs, legacy, native = _parse(ASSOCIATIONS, key, entry, ASSOCIATION_FIELDS,
                                    ASSOCIATION_KEYS)
-    src, dst = record.get("source_id"), record.get("target_id")
+    src, dst = entry.get("source_id"), entry.get("target_id")
     if not (valid_id(src) and valid_id(dst)):
         fail(ASSOCIATIONS, key, "source_id and target_id must be concept ids")
     if key != f"{src}:{dst}":
@@ -283,22 +312,31 @@ def association_edge(key: str, record: Any) -> Edge:
 
 def with_vector_ints(node: Node, positions: list[int]) -> Node:
     """``node``, remembering where its embedding held JSON integers (to write them back)."""
-    legacy = {**_legacy_of(node.props), "vector_ints": positions}
+    legacy: JSONObject = {**_legacy_of(node.props), "vector_ints": [*positions]}
     return replace(node, props={**node.props, LEGACY_KEY: legacy})
 
 
-def valid_id(value: Any) -> TypeGuard[str]:
+def valid_id(value: object) -> TypeGuard[str]:
     return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and "\x00" not in value
 
 
 # -- nodes and edges -> records -------------------------------------------------------------
 
 
-def _restore(field: Field, current: Any, legacy: Mapping[str, Any]) -> Any:
+class _Absent(enum.Enum):
+    """What ``_restore`` returns to leave a key out of the record."""
+
+    KEY = enum.auto()
+
+
+_ABSENT: Final = _Absent.KEY
+
+
+def _restore(field: Field, current: AttrValue, legacy: JSONObject) -> JSONValue | _Absent:
     """The legacy value to write for ``field``: the original while loomdb's value is still
     the one derived from it, else loomdb's; ``_ABSENT`` to leave the key out."""
-    raw = legacy.get("raw", {})
-    if field.name in legacy.get("absent", ()):
+    raw = prop_object(legacy, "raw")
+    if field.name in prop_strs(legacy, "absent"):
         if field.stamped or current == field.default:
             return _ABSENT
     elif field.name in raw:
@@ -308,26 +346,22 @@ def _restore(field: Field, current: Any, legacy: Mapping[str, Any]) -> Any:
     return current
 
 
-_ABSENT = object()
-
-
-def _legacy_of(props: Mapping[str, Any]) -> dict[str, Any]:
-    entry = props.get(LEGACY_KEY)
-    return entry if isinstance(entry, dict) else {}
+def _legacy_of(props: JSONObject) -> JSONObject:
+    return prop_object(props, LEGACY_KEY)
 
 
 def _record(
-    head: dict[str, Any], fields: Iterable[Field], item: Node | Edge, kind: str | None
-) -> dict[str, Any]:
+    head: JSONObject, fields: Iterable[Field], item: Node | Edge, kind: str | None
+) -> JSONObject:
     legacy = _legacy_of(item.props)
     record = dict(head)
     for field in fields:
         value = _restore(field, getattr(item, field.attr), legacy)
         if value is not _ABSENT:
             record[field.name] = value
-    raw = legacy.get("raw", {})
+    raw = prop_object(legacy, "raw")
     record.update((k, v) for k, v in raw.items() if k not in record and k not in head)
-    native: dict[str, Any] = {} if kind in (None, "concept") else {"kind": kind}
+    native: JSONObject = {} if kind in (None, "concept") else {"kind": kind}
     props = {k: v for k, v in item.props.items() if k != LEGACY_KEY}
     if props:
         native["props"] = props
@@ -336,28 +370,30 @@ def _record(
     return record
 
 
-def concept_record(node: Node) -> dict[str, Any]:
+def concept_record(node: Node) -> JSONObject:
     """The ``concepts.json`` record of ``node``."""
     legacy = _legacy_of(node.props)
     record = _record({"id": node.id}, CONCEPT_FIELDS, node, node.kind)
-    if "id" in legacy.get("absent", ()):
+    raw = prop_object(legacy, "raw")
+    if "id" in prop_strs(legacy, "absent"):
         del record["id"]
-    elif "id" in legacy.get("raw", {}):
-        record["id"] = legacy["raw"]["id"]
+    elif "id" in raw:
+        record["id"] = raw["id"]
     return record
 
 
-def association_item(edge: Edge) -> tuple[str, dict[str, Any]]:
+def association_item(edge: Edge) -> tuple[str, JSONObject]:
     """An edge's key in associations.json and its record."""
     key = _legacy_of(edge.props).get("key", f"{edge.src}:{edge.dst}")
-    head = {"source_id": edge.src, "target_id": edge.dst}
+    head: JSONObject = {"source_id": edge.src, "target_id": edge.dst}
     return str(key), _record(head, ASSOCIATION_FIELDS, edge, None)
 
 
 def vector_values(values: list[float], node: Node) -> list[float]:
     """An embedding's values, with those that were JSON integers on import integers again."""
-    for i in _legacy_of(node.props).get("vector_ints", ()):
-        if i < len(values) and values[i].is_integer():
+    positions = _legacy_of(node.props).get("vector_ints")
+    for i in positions if isinstance(positions, list) else ():
+        if isinstance(i, int) and i < len(values) and values[i].is_integer():
             values[i] = int(values[i])
     return values
 
@@ -365,12 +401,12 @@ def vector_values(values: list[float], node: Node) -> list[float]:
 # -- the top level of embeddings.json <-> the header node -----------------------------------
 
 
-def default_header(model: str | None) -> dict[str, Any]:
+def default_header(model: str | None) -> JSONObject:
     """The top level of embeddings.json for a space of ``model``, when no other was kept."""
     return {"provider": model, "embeddings": None}
 
 
-def header_node(header: dict[str, Any], model: str | None) -> Node:
+def header_node(header: JSONObject, model: str | None) -> Node:
     """The reserved node keeping ``header``, valid while the space's model stays ``model``."""
     return Node(HEADER_ID, kind=HEADER_KIND,
                 props={LEGACY_KEY: {"header": header, "model": model}})
@@ -380,7 +416,7 @@ def is_header(node: Node) -> bool:
     return node.id == HEADER_ID and node.kind == HEADER_KIND
 
 
-def exported_header(stored: Node | None, space: VectorSpace | None) -> dict[str, Any]:
+def exported_header(stored: Node | None, space: VectorSpace | None) -> JSONObject:
     """The top level of embeddings.json: as imported (kept on the ``stored`` header node)
     while the space's model is unchanged."""
     model = space.model if space else None

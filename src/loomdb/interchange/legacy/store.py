@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
 from ...database import Database
 from ...errors import ModelMismatch
-from ...model import Node, VectorSpace
+from ...model import JSONObject, Node, VectorSpace
 from ...validation import MAX_LIMIT
 from .records import (
     EMBEDDINGS,
@@ -128,7 +128,7 @@ def association_pairs(
     db: Database, exported: dict[str, None], counts: dict[str, int]
 ) -> list[tuple[str, str]]:
     """Associations between exported concepts; of several edges with one key, the heaviest."""
-    chosen: dict[str, tuple[float, dict[str, Any]]] = {}
+    chosen: dict[str, tuple[float, JSONObject]] = {}
     for edge in _pages(lambda offset: db.get_edges(limit=MAX_LIMIT, offset=offset)):
         if edge.src in exported and edge.dst in exported:
             key, record = association_item(edge)

@@ -9,9 +9,9 @@ import json
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from ...files import atomic_write
+from ...model import JSONValue
 
 __all__ = ["Rendered", "render", "render_numbers", "streamed_object", "write_document"]
 
@@ -19,7 +19,7 @@ Write = Callable[[str], object]
 Rendered = str | Callable[[Write], None]  # a value's JSON text, or a writer that streams it
 
 
-def render(value: Any, depth: int) -> str:
+def render(value: JSONValue, depth: int) -> str:
     """``value`` as json.dump(indent=2) writes it ``depth`` levels deep."""
     return json.dumps(value, indent=2, allow_nan=False).replace("\n", "\n" + "  " * depth)
 

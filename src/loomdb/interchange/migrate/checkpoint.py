@@ -57,6 +57,7 @@ def read_checkpoint(backend: Backend) -> Checkpoint | None:
     if text is None:
         return None
     try:
+        # Any: Checkpoint(**data) takes each field at its own type, which one dict cannot spell
         data: dict[str, Any] = json.loads(text)
         version = data.pop("format", None)
         if version != FORMAT:

@@ -10,21 +10,23 @@ import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import zip_longest
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from ...model import Edge, Node
+from ...model import Edge, JSONObject, Node
 
-__all__ = ["MIN_COSINE", "SCORE_TIE", "Check", "Diff", "canonical", "compare_streams",
-           "differing_fields", "row_checksum", "same_ranking", "vector_problem"]
+__all__ = ["MIN_COSINE", "SCORE_TIE", "Check", "Diff", "StoredVector", "canonical",
+           "compare_streams", "differing_fields", "row_checksum", "same_ranking",
+           "vector_problem"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 MIN_COSINE = 0.9999
 SCORE_TIE = 1e-5  # scores closer than this are a tie: either order is right
 EXAMPLES = 20
+StoredVector = npt.NDArray[np.float16 | np.float32 | np.float64]  # in its space's storage dtype
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Check:
     compared: int = 0
     problems: int = 0
     examples: list[str] = field(default_factory=list)
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: JSONObject = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -46,12 +48,12 @@ class Check:
         if len(self.examples) < EXAMPLES:
             self.examples.append(example)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {"name": self.name, "ok": self.ok, "compared": self.compared,
-                "problems": self.problems, "examples": self.examples, **self.detail}
+                "problems": self.problems, "examples": [*self.examples], **self.detail}
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     """A value as checksummed: -0.0 as 0.0 (SQLite does not keep the sign of zero)."""
     if isinstance(value, float) and value == 0.0:
         return 0.0
@@ -62,7 +64,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def canonical(value: Any) -> str:
+def canonical(value: object) -> str:
     """A value as canonical JSON text: floats by repr (exact), dict keys in their order
     (stores keep props' key order), -0.0 as 0.0."""
     return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"), allow_nan=True)
@@ -119,7 +121,7 @@ def compare_streams(
     return diff
 
 
-def vector_problem(source: npt.NDArray[Any], dest: npt.NDArray[Any]) -> str | None:
+def vector_problem(source: StoredVector, dest: StoredVector) -> str | None:
     """Why a copied vector is wrong: cosine to the source below ``MIN_COSINE``, or values
     that differ from the source's in the destination's dtype."""
     if source.shape != dest.shape:

@@ -14,19 +14,29 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
-from ...model import VectorSpace
-from ...storage.base import Backend, JobSpec
+from ...model import JSONObject, VectorSpace
+from ...storage.base import Backend, JobSpec, Matrix
 from .checkpoint import Checkpoint, write_checkpoint
 
-__all__ = ["Copier", "Progress", "Survey", "copy_jobs", "pending_jobs", "survey",
-           "vector_batches"]
+__all__ = ["Copier", "PendingJob", "Progress", "Survey", "SurveyDict", "copy_jobs",
+           "pending_jobs", "survey", "vector_batches"]
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 KINDS = ("nodes", "edges", "vectors")
+PendingJob = tuple[str, str, str, JSONObject, float]  # (tenant, task, node, payload, run_after)
+
+
+class SurveyDict(TypedDict, total=False):
+    """``Survey.to_dict()``; a report's survey is empty until the source is surveyed."""
+
+    tenants: dict[str, dict[str, dict[str, int]]]
+    totals: dict[str, int]
+    spaces: list[dict[str, str | int]]  # each VectorSpace's fields
+    jobs: dict[str, int]
 
 
 @dataclass
@@ -47,7 +57,7 @@ class Survey:
         return {kind: sum(sum(t[kind].values()) for t in self.tenants.values())
                 for kind in KINDS}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SurveyDict:
         return {"tenants": self.tenants, "totals": self.totals(),
                 "spaces": [s.__dict__ for s in self.spaces], "jobs": self.jobs}
 
@@ -101,7 +111,7 @@ class Copier:
         for last, found in vector_batches(self.source, tenant, space.name, self.batch, start):
             ids = list(found)
 
-            def write(ids: list[str] = ids, found: dict[str, Any] = found) -> None:
+            def write(ids: list[str] = ids, found: dict[str, Matrix] = found) -> None:
                 if ids:
                     self.dest.put_vectors(tenant, space.name, ids,
                                           np.stack([found[i] for i in ids]))
@@ -124,7 +134,7 @@ class Copier:
 
 def vector_batches(
     backend: Backend, tenant: str, space: str, batch: int, after: int = 0
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Iterator[tuple[int, dict[str, Matrix]]]:
     """The tenant's vectors in ``space`` with a label above ``after``, in label order, as
     ``(last label of the batch, {node id: vector in the space's storage dtype})``."""
     labels = backend.vector_labels(tenant, space, None)
@@ -137,7 +147,7 @@ def vector_batches(
         yield part[-1], {i: found[i] for i in ids if i in found}
 
 
-def pending_jobs(backend: Backend) -> list[tuple[str, str, str, dict[str, Any], float]]:
+def pending_jobs(backend: Backend) -> list[PendingJob]:
     """The store's running, then queued jobs as (tenant, task, node, payload, run_after)."""
     counts = backend.job_counts()
     jobs = [job for status in ("running", "queued")

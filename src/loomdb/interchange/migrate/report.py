@@ -7,12 +7,36 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from ...errors import LoomError
+from ...model import JSONObject
 from .checks import Check
+from .copying import SurveyDict
 
-__all__ = ["MigrationReport"]
+__all__ = ["MigrationReport", "ReportDict"]
+
+ErrorDict = dict[str, str | int]  # LoomError.to_dict(): code, message, status
+
+
+class ReportDict(TypedDict):
+    """``MigrationReport.to_dict()``: the JSON file ``--report`` writes."""
+
+    ok: bool
+    mode: str
+    source: str
+    destination: str
+    resumed: bool
+    started: float
+    seconds: float
+    source_counts: SurveyDict
+    copied: dict[str, int]
+    jobs_queued: int
+    destination_state: str | None
+    checks: list[JSONObject]
+    rolled_back: bool
+    error: ErrorDict | None
+    notes: list[str]
 
 
 @dataclass
@@ -30,13 +54,13 @@ class MigrationReport:
     resumed: bool = False
     started: float = field(default_factory=time.time)
     seconds: float = 0.0
-    survey: dict[str, Any] = field(default_factory=dict)
+    survey: SurveyDict = field(default_factory=SurveyDict)
     copied: dict[str, int] = field(default_factory=dict)
     jobs_queued: int = 0
     destination_state: str | None = None
     checks: list[Check] = field(default_factory=list)
     rolled_back: bool = False
-    error: dict[str, Any] | None = None
+    error: ErrorDict | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -54,7 +78,7 @@ class MigrationReport:
         else:
             self.error = {"code": type(exc).__name__, "message": str(exc), "status": 500}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ReportDict:
         return {
             "ok": self.ok, "mode": self.mode, "source": self.source,
             "destination": self.destination, "resumed": self.resumed,

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator
+from typing import TypeVar
 
 from ...database import Database
 from ...errors import InvalidInput
-from ...model import Edge, Node
+from ...model import Edge, Node, VectorSpace
+from ...storage.base import Matrix
 from .checks import (
     SCORE_TIE,
     Check,
@@ -48,6 +49,9 @@ MIN_TEXT_OVERLAP = 0.9
 NEIGHBORS = 50
 SEED = 20_240_601
 Tick = Callable[[int], None]
+EdgeKey = tuple[str, str, str]  # (src, dst, type): what identifies an edge
+K = TypeVar("K", bound=Hashable)
+Row = TypeVar("Row", Node, Edge)
 
 
 class Validation:
@@ -67,6 +71,7 @@ class Validation:
         if self.same_engine:
             self.checks["text_search"].detail["compare"] = ranked
         self.checks["neighbors"].detail["compare"] = f"both directions, first {NEIGHBORS}"
+        self.overlaps: list[float] = []  # across engines: each text query's match-set overlap
 
     def run(self) -> list[Check]:
         self.spaces()
@@ -111,14 +116,14 @@ class Validation:
                     reservoir[slot:slot + 1] = [key]
                 yield key, node
 
-        diff = compare_streams(sampled(self._rows(tenant, "nodes", self.tick)),
-                               self._rows(tenant, "nodes"), self._row_differ)
+        diff = compare_streams(sampled(self._nodes(tenant, self.tick)), self._nodes(tenant),
+                               self._row_differ)
         self._record(self.checks["nodes"], tenant, diff)
         return reservoir
 
     def edges(self, tenant: str) -> None:
-        diff = compare_streams(self._rows(tenant, "edges", self.tick),
-                               self._rows(tenant, "edges"), self._row_differ)
+        diff = compare_streams(self._edges(tenant, self.tick), self._edges(tenant),
+                               self._row_differ)
         self._record(self.checks["edges"], tenant, diff)
 
     def vectors(self, tenant: str, space: str) -> None:
@@ -128,19 +133,32 @@ class Validation:
         diff = compare_streams(mine, self._vectors(self.dest, tenant, space), vector_problem)
         self._record(self.checks["vectors"], f"{tenant}/{space}", diff)
 
-    def _rows(self, tenant: str, kind: str, tick: Tick | None = None) -> Iterator[Any]:
+    def _nodes(self, tenant: str, tick: Tick | None = None) -> Iterator[tuple[str, Node]]:
+        """The source's nodes (with ``tick``) or the destination's, keyed by id."""
         db = self.source if tick is not None else self.dest
-        scan = db.backend.scan_nodes if kind == "nodes" else db.backend.scan_edges
+        for node in self._scan(db.backend.scan_nodes, tenant, tick):
+            yield node.id, node
+
+    def _edges(self, tenant: str, tick: Tick | None = None) -> Iterator[tuple[EdgeKey, Edge]]:
+        """The source's edges (with ``tick``) or the destination's, keyed by their ends and
+        type."""
+        db = self.source if tick is not None else self.dest
+        for edge in self._scan(db.backend.scan_edges, tenant, tick):
+            yield (edge.src, edge.dst, edge.type), edge
+
+    def _scan(self, scan: Callable[[str, int, int], list[tuple[int, Row]]], tenant: str,
+              tick: Tick | None) -> Iterator[Row]:
+        """Every row ``scan`` pages out, ``self.batch`` at a time, in position order."""
         after = 0
         while page := scan(tenant, after, self.batch):
             if tick is not None:
                 tick(len(page))
             for _, row in page:
-                yield (row.id if isinstance(row, Node) else (row.src, row.dst, row.type)), row
+                yield row
             after = page[-1][0]
 
     def _vectors(self, db: Database, tenant: str, space: str,
-                 tick: Tick | None = None) -> Iterator[tuple[str, Any]]:
+                 tick: Tick | None = None) -> Iterator[tuple[str, Matrix]]:
         for _, found in vector_batches(db.backend, tenant, space, self.batch):
             if tick is not None:
                 tick(len(found))
@@ -152,7 +170,7 @@ class Validation:
         return f"checksums differ: {', '.join(differing_fields(mine, theirs, self.skip))}"
 
     @staticmethod
-    def _record(check: Check, where: str, diff: Diff[Any]) -> None:
+    def _record(check: Check, where: str, diff: Diff[K]) -> None:
         check.compared += diff.compared
         for key in diff.missing:
             check.fail(f"{where}: {key!r} is missing from the destination")
@@ -175,7 +193,7 @@ class Validation:
                 self._text_query(mine, theirs, tenant, nodes[node_id].text)
                 self._neighbors(mine, theirs, f"{tenant}/{node_id}", node_id)
 
-    def _vector_query(self, mine: Database, theirs: Database, where: str, vector: Any,
+    def _vector_query(self, mine: Database, theirs: Database, where: str, vector: Matrix,
                       space: str) -> None:
         check = self.checks["vector_search"]
         try:
@@ -203,16 +221,15 @@ class Validation:
         found = [{h.id for h in db.text_search(word, k=TEXT_SET_K)} for db in (mine, theirs)]
         union = found[0] | found[1]
         overlap = len(found[0] & found[1]) / len(union) if union else 1.0
-        check.detail.setdefault("overlaps", []).append(overlap)
+        self.overlaps.append(overlap)
         if overlap < MIN_TEXT_OVERLAP and len(check.examples) < 20:
             check.examples.append(f"{tenant}/{word!r}: overlap {overlap:.3f} of "
                                   f"{len(found[0])} and {len(found[1])} matches")
 
     def text_overlap(self) -> None:
         """Across engines, text search passes on the mean overlap of its match sets."""
-        check = self.checks["text_search"]
-        overlaps = check.detail.pop("overlaps", None)
-        if overlaps is None:
+        check, overlaps = self.checks["text_search"], self.overlaps
+        if not overlaps:
             return
         mean = sum(overlaps) / len(overlaps)
         check.detail.update(compare="match sets (Jaccard)", mean_overlap=round(mean, 6),
@@ -231,7 +248,7 @@ class Validation:
                        "or in another order")
 
 
-def _space(space: Any, shown: tuple[str, ...] | None) -> dict[str, Any]:
+def _space(space: VectorSpace, shown: tuple[str, ...] | None) -> dict[str, str | int]:
     values = dict(space.__dict__)
     return values if shown is None else {k: values[k] for k in shown}
 
