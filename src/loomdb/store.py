@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy.typing as npt
 
@@ -38,7 +38,7 @@ from .model import (
 )
 from .model import Path as GraphPath
 from .similarity import Matrix
-from .storage.base import Backend, OnConflict
+from .storage.base import Backend, OnConflict, StoreStats
 from .validation import (
     check_direction,
     check_id,
@@ -134,7 +134,7 @@ class Store:
         """The store's change sequence number: it grows with every committed change."""
         return self.backend.seq()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StoreStats:
         """Counts of this tenant's nodes by kind, edges by type and vectors by space."""
         return self.backend.stats(self.tenant_name)
 

@@ -37,31 +37,38 @@ The contract suite (``tests/contract``) runs against every backend.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from ..filters import FilterNode
-from ..model import Direction, Edge, Node, VectorSpace
+from ..model import Direction, Edge, JSONObject, Node, VectorSpace
 
 __all__ = [
+    "COUNT_KINDS",
+    "JOB_STATUSES",
     "Admin",
     "Backend",
     "Change",
+    "CountKind",
     "EdgeStore",
     "Job",
+    "JobCounts",
     "JobQueue",
     "JobSpec",
+    "JobStatus",
     "Labels",
     "Matrix",
     "NodeStore",
     "OnConflict",
+    "StoreStats",
     "TextSearch",
     "VectorStore",
+    "count_jobs",
 ]
 
 OnConflict = Literal["error", "replace", "ignore"]
@@ -78,13 +85,61 @@ class Change:
     label: int
 
 
+JobStatus = Literal["queued", "running", "failed", "done"]
+JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "failed", "done")
+CountKind = Literal["nodes", "edges", "vectors"]
+COUNT_KINDS: tuple[CountKind, ...] = ("nodes", "edges", "vectors")
+
+
+class JobCounts(TypedDict):
+    """``Backend.job_counts()``: totals per status, the same per task, and when the last job
+    was done (``None`` if none ever was)."""
+
+    queued: int
+    running: int
+    failed: int
+    done: int
+    by_task: dict[str, dict[str, int]]
+    last_done: float | None
+
+
+class StoreStats(TypedDict):
+    """``Backend.stats(tenant)``: the tenant's nodes by kind, edges by type, vectors by space,
+    and the store's ``seq`` and change-log length."""
+
+    tenant: str
+    nodes: dict[str, int]
+    edges: dict[str, int]
+    vectors: dict[str, int]
+    seq: int
+    log_entries: int
+
+
+def count_jobs(by_status: Iterable[Sequence[Any]], totals: Iterable[Sequence[Any]]) -> JobCounts:
+    """``JobCounts`` from two queries every backend runs: ``(task, status, count)`` over the
+    jobs table, and ``(task, done, last_done)`` over the done-jobs totals (driver rows)."""
+    overall = dict.fromkeys(JOB_STATUSES, 0)
+    by_task: dict[str, dict[str, int]] = {}
+    last_done: float | None = None
+    for task, status, count in by_status:
+        by_task.setdefault(task, dict.fromkeys(JOB_STATUSES, 0))[status] = count
+        overall[status] += count
+    for task, done, last in totals:
+        by_task.setdefault(task, dict.fromkeys(JOB_STATUSES, 0))["done"] = done
+        overall["done"] += done
+        last_done = last if last_done is None else max(last_done, last)
+    return JobCounts(queued=overall["queued"], running=overall["running"],
+                     failed=overall["failed"], done=overall["done"], by_task=by_task,
+                     last_done=last_done)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """A job to enqueue: run ``task`` (``embed``, ``entities``, ...) for one node."""
 
     task: str
     node_id: str
-    payload: dict[str, Any] | None = None
+    payload: JSONObject | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +152,7 @@ class Job:
     tenant: str
     task: str
     node_id: str
-    payload: dict[str, Any]
+    payload: JSONObject
     status: Literal["queued", "running", "failed"]
     attempts: int
     run_after: float
@@ -131,7 +186,7 @@ class NodeStore(ABC):
         """The nodes that exist among ``ids``, keyed by id; missing ids are simply absent."""
 
     @abstractmethod
-    def update_node(self, tenant: str, node_id: str, changes: dict[str, Any]) -> Node:
+    def update_node(self, tenant: str, node_id: str, changes: Mapping[str, object]) -> Node:
         """Set the given fields of one node (``updated`` is stamped); ``NotFound`` if absent.
 
         ``props`` replaces the whole object. Returns the node as stored.
@@ -410,7 +465,7 @@ class JobQueue(ABC):
         """Jobs (not done ones), oldest first, optionally for one tenant, node or status."""
 
     @abstractmethod
-    def job_counts(self) -> dict[str, Any]:
+    def job_counts(self) -> JobCounts:
         """``{"queued", "running", "failed", "done"}`` totals, ``"by_task"`` with the same per
         task, and ``"last_done"`` (time of the last completion, or None)."""
 
@@ -459,7 +514,7 @@ class Admin(ABC):
         there is one, so that it commits together with the writes it describes."""
 
     @abstractmethod
-    def stats(self, tenant: str) -> dict[str, Any]:
+    def stats(self, tenant: str) -> StoreStats:
         """Counts for the tenant: nodes by kind, edges by type, vectors by space, seq."""
 
     @abstractmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from ..errors import InvalidInput
 
@@ -14,7 +13,7 @@ __all__ = ["encode_props"]
 ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 after an even run of backslashes
 
 
-def encode_props(value: dict[str, Any], nul_reason: str) -> str:
+def encode_props(value: object, nul_reason: str) -> str:
     """``value`` as compact JSON (``ensure_ascii=False``: SQLite's JSON paths do not match
     keys written as \\uXXXX escapes). ``nul_reason`` says why this backend refuses NUL."""
     if not value:

@@ -19,14 +19,14 @@ from typing import TypedDict
 import numpy as np
 
 from ...model import JSONObject, VectorSpace
-from ...storage.base import Backend, JobSpec, Matrix
+from ...storage.base import COUNT_KINDS, Backend, JobSpec, Matrix
 from .checkpoint import Checkpoint, write_checkpoint
 
 __all__ = ["Copier", "PendingJob", "Progress", "Survey", "SurveyDict", "copy_jobs",
            "pending_jobs", "survey", "vector_batches"]
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-KINDS = ("nodes", "edges", "vectors")
+KINDS = COUNT_KINDS
 PendingJob = tuple[str, str, str, JSONObject, float]  # (tenant, task, node, payload, run_after)
 
 
@@ -63,7 +63,7 @@ class Survey:
 
 
 def survey(backend: Backend) -> Survey:
-    tenants = {}
+    tenants: dict[str, dict[str, dict[str, int]]] = {}
     for tenant in backend.tenants():
         stats = backend.stats(tenant)
         tenants[tenant] = {kind: dict(stats[kind]) for kind in KINDS}

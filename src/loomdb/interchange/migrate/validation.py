@@ -28,7 +28,7 @@ from typing import TypeVar
 from ...database import Database
 from ...errors import InvalidInput
 from ...model import Edge, Node, VectorSpace
-from ...storage.base import Matrix
+from ...storage.base import COUNT_KINDS, Matrix
 from .checks import (
     SCORE_TIE,
     Check,
@@ -98,7 +98,7 @@ class Validation:
 
     def counts(self, tenant: str) -> None:
         check = self.checks["counts"]
-        for kind in ("nodes", "edges", "vectors"):
+        for kind in COUNT_KINDS:
             mine, theirs = (db.backend.stats(tenant)[kind] for db in (self.source, self.dest))
             check.compared += 1
             if mine != theirs:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ from ...config import StoreSettings
 from ...errors import Conflict, InvalidInput, NotFound
 from ...filters import FilterNode
 from ...model import Direction, Edge, Node
-from ..base import Backend, OnConflict
+from ..base import Backend, OnConflict, StoreStats
 from .adapters import register_vector_type
 from .bulk import PostgresBulk
 from .connection import ALL_TENANTS, Conn, Connection
@@ -183,7 +183,7 @@ class PostgresBackend(PostgresBulk, PostgresVectors, PostgresGraph, PostgresJobQ
             (tenant, no_nul(ids)), tenant=tenant)
         return {row[0]: decode_node(row) for row in rows}
 
-    def update_node(self, tenant: str, node_id: str, changes: dict[str, Any]) -> Node:
+    def update_node(self, tenant: str, node_id: str, changes: Mapping[str, object]) -> Node:
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise InvalidInput(f"cannot update {sorted(unknown)}; updatable: {sorted(UPDATABLE)}")
@@ -357,7 +357,7 @@ class PostgresBackend(PostgresBulk, PostgresVectors, PostgresGraph, PostgresJobQ
 
     # -- introspection ---------------------------------------------------------------------
 
-    def stats(self, tenant: str) -> dict[str, Any]:
+    def stats(self, tenant: str) -> StoreStats:
         def grouped(sql: str) -> dict[str, int]:
             return {key: int(count) for key, count in
                     self._db.query(sql, (tenant,), tenant=tenant)}

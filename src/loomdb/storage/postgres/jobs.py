@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..base import Job, JobQueue, JobSpec
+from ..base import Job, JobCounts, JobQueue, JobSpec, count_jobs
 from .connection import ALL_TENANTS, Conn
 from .core import Core
 
@@ -120,18 +120,8 @@ class PostgresJobQueue(Core, JobQueue):
                               [*params, limit], tenant=tenant)
         return [_job(row) for row in rows]
 
-    def job_counts(self) -> dict[str, Any]:
-        by_task: dict[str, dict[str, int]] = {}
-        totals = {"queued": 0, "running": 0, "failed": 0, "done": 0}
-        for task, status, count in self._db.query(
-                "SELECT task, status, count(*) FROM jobs GROUP BY task, status",
-                tenant=ALL_TENANTS):
-            by_task.setdefault(task, dict.fromkeys(totals, 0))[status] = count
-            totals[status] += count
-        last_done = None
-        for task, done, last in self._db.query("SELECT task, done, last_done FROM job_totals",
-                                               tenant=ALL_TENANTS):
-            by_task.setdefault(task, dict.fromkeys(totals, 0))["done"] = done
-            totals["done"] += done
-            last_done = max(last_done or last, last)
-        return {**totals, "by_task": by_task, "last_done": last_done}
+    def job_counts(self) -> JobCounts:
+        return count_jobs(
+            self._db.query("SELECT task, status, count(*) FROM jobs GROUP BY task, status",
+                           tenant=ALL_TENANTS),
+            self._db.query("SELECT task, done, last_done FROM job_totals", tenant=ALL_TENANTS))

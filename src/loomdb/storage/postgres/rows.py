@@ -27,7 +27,7 @@ EDGE_COLUMNS = (
 SPACE_COLUMNS = "name, dim, model, metric, quantization, storage"
 
 
-def encode_props(value: dict[str, Any]) -> str:
+def encode_props(value: object) -> str:
     """Props as JSON text, refusing what a ``json`` column would not give back unchanged."""
     return shared_encode(value, "PostgreSQL text cannot")
 

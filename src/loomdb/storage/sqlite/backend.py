@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from ...config import StoreSettings
 from ...errors import BackendUnavailable, Conflict, CorruptStore, InvalidInput, NotFound
 from ...filters import FilterNode
 from ...model import Direction, Edge, Node, VectorSpace
-from ..base import Backend, Change, Labels, Matrix, OnConflict
+from ..base import Backend, Change, Labels, Matrix, OnConflict, StoreStats
 from ..sql_filters import to_sql
 from .bulk import SqliteBulk
 from .connection import Connection
@@ -150,7 +150,7 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
         )
         return {row[0]: decode_node(row) for row in rows}
 
-    def update_node(self, tenant: str, node_id: str, changes: dict[str, Any]) -> Node:
+    def update_node(self, tenant: str, node_id: str, changes: Mapping[str, object]) -> Node:
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise InvalidInput(f"cannot update {sorted(unknown)}; updatable: {sorted(UPDATABLE)}")
@@ -528,7 +528,7 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
 
     # -- introspection ---------------------------------------------------------------------
 
-    def stats(self, tenant: str) -> dict[str, Any]:
+    def stats(self, tenant: str) -> StoreStats:
         def grouped(sql: str) -> dict[str, int]:
             return {key: int(count) for key, count in self._db.query(sql, (tenant,))}
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ...model import Edge, Node
+from ...model import Edge, JSONObject, Node
 from ..props import encode_props as shared_encode
 
 __all__ = ["EDGE_COLUMNS", "EDGE_FROM", "EDGE_SELECT", "NODE_COLUMNS", "decode_edge",
@@ -24,12 +24,12 @@ EDGE_COLUMNS = (
 EDGE_SELECT = f"SELECT {EDGE_COLUMNS} {EDGE_FROM}"
 
 
-def encode_props(value: dict[str, Any]) -> str:
+def encode_props(value: object) -> str:
     """Props as JSON text, refusing what SQLite's JSON functions would not give back unchanged."""
     return shared_encode(value, "SQLite's JSON truncates them")
 
 
-def decode_props(text: str) -> dict[str, Any]:
+def decode_props(text: str) -> JSONObject:
     return {} if text == "{}" else json.loads(text)
 
 
