@@ -56,7 +56,7 @@ def _encode_hit(hit: Hit) -> dict[str, Any]:
         "score": hit.score,
         "scores": hit.scores,
         "citation": None if citation is None else {n: getattr(citation, n) for n in
-                                                     _CITATION_FIELDS},
+                                                   _CITATION_FIELDS},
     }
 
 

@@ -31,7 +31,7 @@ class _Entries(TLRUCache[CacheKey, tuple[tuple[Hit, ...], float], float]):
         return key, value
 
     def expire(self, time: float | None = None) -> list[tuple[CacheKey,
-                                                                tuple[tuple[Hit, ...], float]]]:
+                                                              tuple[tuple[Hit, ...], float]]]:
         expired = super().expire(time)
         for key, _ in expired:
             self._on_drop(key, False)

@@ -66,7 +66,7 @@ def _table(report: EvalReport, title: str) -> Table:
         table.add_column(header, justify="left" if header == "strategy" else "right")
     rows = [list(r.metrics.values()) for r in report.strategies]
     best = [max((v for v in column if v is not None), default=None) for column in zip(*rows,
-                                                                                     strict=True)]
+                                                                                      strict=True)]
     for r, values in zip(report.strategies, rows, strict=True):
         quality = ["—" if v is None else (f"[bold]{v:.3f}[/]" if v == b else f"{v:.3f}")
                    for v, b in zip(values, best, strict=True)]

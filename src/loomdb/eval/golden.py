@@ -199,7 +199,7 @@ def _gold_ids(value: object, number: int) -> dict[str, float]:
     if len(pairs) > MAX_GOLD:
         raise InvalidInput(f"line {number}: at most {MAX_GOLD:,} gold ids per query")
     return {_text(gold, "a gold id", number): _grade(grade, f"the grade of {gold!r:.40}",
-                                                      number)
+                                                     number)
             for gold, grade in pairs}
 
 

@@ -189,7 +189,7 @@ def _store(run: _Ingestion, doc_id: str, source: str, digest: str, document: Ext
         store.upsert_nodes([_document_node(doc_id, source, digest, document, len(chunks), extra)])
         added, removed = _replace_chunks(store, doc_id, source, chunks)
         store.backend.enqueue_jobs(store.tenant_name, [JobSpec(EMBED, c) for c in added]
-                                + [JobSpec(SUMMARIZE, doc_id)])
+                                   + [JobSpec(SUMMARIZE, doc_id)])
     stages["write"] = time.perf_counter() - started
     return IngestResult(source, "updated" if existed else "added", doc_id, len(document.pages),
                         len(chunks), len(added), removed, stages=stages)
@@ -198,9 +198,9 @@ def _store(run: _Ingestion, doc_id: str, source: str, digest: str, document: Ext
 def _document_node(doc_id: str, source: str, digest: str, document: ExtractedDocument,
                    chunks: int, extra: JSONObject) -> Node:
     props: JSONObject = {**extra, "title": document.title, "content_hash": digest,
-             "media_type": document.media_type, "parser": document.parser,
-             "pages": len(document.pages), "chunks": chunks, "chars": len(document.text),
-             "warnings": [*document.warnings[:50]]}
+                         "media_type": document.media_type, "parser": document.parser,
+                         "pages": len(document.pages), "chunks": chunks, "chars": len(document.text),
+                         "warnings": [*document.warnings[:50]]}
     return Node(doc_id, kind="document", text=document.title or Path(source).name,
                 source=source, category=document.media_type, props=props)
 
@@ -230,7 +230,7 @@ def _replace_chunks(store: Store, doc_id: str, source: str,
             "tokens": c.tokens})
         for cid, c in zip(ids, chunks, strict=True)])
     store.add_edges([Edge(cid, doc_id, PART_OF) for cid in ids]
-                 + [Edge(a, b, NEXT) for a, b in _chain(ids)], on_conflict="ignore")
+                    + [Edge(a, b, NEXT) for a, b in _chain(ids)], on_conflict="ignore")
     return [cid for cid in ids if cid not in set(old)], len(gone)
 
 
@@ -240,7 +240,7 @@ def _chain(ids: Sequence[str]) -> list[tuple[str, str]]:
 
 def chunk_ids_of(store: Store, doc_id: str) -> list[str]:
     return [e.src for e in store.backend.get_edges(store.tenant_name, None, doc_id, [PART_OF],
-                                                1_000_000, 0)]
+                                                   1_000_000, 0)]
 
 
 def ids_in_order(store: Store, ids: Sequence[str]) -> list[str]:

@@ -43,8 +43,8 @@ def create_chat(store: Store, title: str, topic: str | None = None, *,
         raise InvalidInput("a chat needs a non-empty title")
     cid = check_id(chat_id) if chat_id is not None else f"chat:{uuid.uuid4().hex[:16]}"
     return store.add_node(cid, kind="chat", text=title, category=topic,
-                       props={**(props or {}), "title": title, "topic": topic,
-                              "messages": 0, "last_message": None})
+                          props={**(props or {}), "title": title, "topic": topic,
+                                 "messages": 0, "last_message": None})
 
 
 def _chat(store: Store, chat: str) -> Node:
@@ -79,9 +79,9 @@ def add_message(store: Store, chat: str, sender: str, content: str, role: str = 
         position = prop_int(chat_node.props, "messages") or 0
         previous = prop_str(chat_node.props, "last_message")
         store.add_nodes([Node(mid, kind="message", text=content, source=sender, category=role,
-                           created=created if created is not None else time.time(),
-                           props={**(props or {}), "chat": chat, "sender": sender,
-                                  "role": role, "position": position})])
+                              created=created if created is not None else time.time(),
+                              props={**(props or {}), "chat": chat, "sender": sender,
+                                     "role": role, "position": position})])
         edges = [Edge(mid, chat, "part_of")]
         if previous is not None and store.has_node(previous):
             edges.append(Edge(previous, mid, "next"))
@@ -89,7 +89,7 @@ def add_message(store: Store, chat: str, sender: str, content: str, role: str = 
             edges.append(Edge(mid, reply_to, "reply_to"))
         store.add_edges(edges)
         store.update_node(chat, props={**chat_node.props, "messages": position + 1,
-                                    "last_message": mid})
+                                       "last_message": mid})
         store.backend.enqueue_jobs(store.tenant_name,
                                    [JobSpec(EMBED, mid), JobSpec(SUMMARIZE, chat)])
     return MessageRef(mid, chat, position)

@@ -43,6 +43,6 @@ def remember(ctx: Context, text: str, *,
     node_id = memory_id or f"mem:{uuid.uuid4().hex}"
     with store.transaction():
         store.add_node(node_id, kind=kind, text=text, vector=vector, space=space.name,
-                    props={**(props or {}), "novelty": novelty.score}, strength=1.0)
+                       props={**(props or {}), "novelty": novelty.score}, strength=1.0)
         store.backend.enqueue_jobs(store.tenant_name, [JobSpec(ENTITIES, node_id)])
     return Remembered(store.get_node(node_id), novelty, False)

@@ -209,7 +209,7 @@ class OpenAICompatibleProvider(MLProvider):
 
     def _embed_batch(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
         payload: JSONObject = {"model": self.embedding_model, "input": list(texts),
-                   "encoding_format": "float"}
+                               "encoding_format": "float"}
         body = self._request("POST", "/embeddings", payload)
         matrix = _embedding_matrix(body, len(texts), self._embeddings_url)
         if self._dim is None:
@@ -238,7 +238,7 @@ class OpenAICompatibleProvider(MLProvider):
             raise InvalidInput("this needs a chat model: pass chat_model= to "
                                "OpenAICompatibleProvider")
         payload: JSONObject = {"model": self.chat_model, "temperature": 0, "max_tokens": max_tokens,
-                   "messages": [{"role": "user", "content": prompt}]}
+                               "messages": [{"role": "user", "content": prompt}]}
         body = self._request("POST", "/chat/completions", payload)
         choices = body.get("choices") if isinstance(body, dict) else None
         first = choices[0] if isinstance(choices, list) and choices else None

@@ -92,7 +92,7 @@ def query_from_arguments(
     words = lexical if isinstance(lexical, str) else (text if lexical in (None, True) else None)
     lexical_part = LexicalPart(words) if words else None
     return Query(where=where, kind=kind, graph=_graph_part(near, matching, hops, edge_types,
-                                                            direction, restrict),
+                                                           direction, restrict),
                  semantic=semantic_part, lexical=lexical_part, limit=k, offset=offset,
                  user=user, strategy=strategy, weights=weights, multi_hop=multi_hop,
                  use_cache=cache)

@@ -96,7 +96,7 @@ def save_policy(store: Store, policy: UserPolicy) -> None:
         "recency_half_life": policy.recency_half_life, "recency_weight": policy.recency_weight,
         "events": policy.events}
     store.upsert_nodes([Node(profile_id(policy.user), kind=PROFILE_KIND, props=props,
-                          source="personalisation")])
+                             source="personalisation")])
 
 
 def check_policy(policy: UserPolicy) -> UserPolicy:

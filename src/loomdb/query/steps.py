@@ -183,7 +183,7 @@ def _lexical(state: RunState, step: Step) -> int:
     if ids is not None:
         tenant = state.store.tenant_name
         state.rankings["lexical"] = state.store.backend.text_scores(tenant, lexical.text, ids,
-                                                                 max(k, len(ids)))
+                                                                    max(k, len(ids)))
         return len(state.rankings["lexical"])
     hits = state.store.text_search(lexical.text, k=k, where=state.where)
     state.nodes.update((h.id, h.node) for h in hits)

@@ -63,5 +63,5 @@ def reinforce(store: Store, node_id: str, now: float | None = None) -> None:
     """Strengthen ``node_id``: it was met again."""
     node = store.get_node(node_id)
     store.update_node(node_id, strength=(node.strength or 1.0) + 1.0,
-                   access_count=node.access_count + 1,
-                   last_accessed=time.time() if now is None else now)
+                      access_count=node.access_count + 1,
+                      last_accessed=time.time() if now is None else now)

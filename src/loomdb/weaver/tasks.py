@@ -89,7 +89,7 @@ def _record_novelty(store: Store, node: Node, novelty: Novelty) -> None:
     if novelty.repeat and novelty.nearest is not None and store.has_node(novelty.nearest):
         props["duplicate_of"] = novelty.nearest
         store.add_edges([Edge(node.id, novelty.nearest, "reinforces",
-                           weight=novelty.similarity or 1.0)], on_conflict="replace")
+                              weight=novelty.similarity or 1.0)], on_conflict="replace")
         _reinforce(store, novelty.nearest)
     store.update_node(node.id, props=props)
 
@@ -98,7 +98,7 @@ def _reinforce(store: Store, node_id: str) -> None:
     node, now = store.get_node(node_id), time.time()
     strength = (node.strength or 1.0) + 1.0
     store.update_node(node_id, strength=strength, access_count=node.access_count + 1,
-                   last_accessed=now, props={**node.props, "peak_strength": strength})
+                      last_accessed=now, props={**node.props, "peak_strength": strength})
 
 
 # -- entities and co-occurrence -----------------------------------------------------------
@@ -160,8 +160,8 @@ def prepare_summarize(ctx: Context, jobs: Sequence[Job]) -> Apply:
             if node_id in current:
                 node = current[node_id]
                 ctx.store.update_node(node_id, text=summary,
-                                   props={**node.props, "summary": summary,
-                                          "summarized_at": time.time()})
+                                      props={**node.props, "summary": summary,
+                                             "summarized_at": time.time()})
         return []
 
     return apply
@@ -193,7 +193,7 @@ def prepare_consolidate(ctx: Context, jobs: Sequence[Job]) -> Apply:
             strength = 1.0 + (peak - 1.0) * 0.5 ** (max(now - met, 0.0) / half_life)
             if abs(strength - (node.strength or 1.0)) > 1e-9:
                 ctx.store.update_node(node.id, strength=strength,
-                                   props={**node.props, "peak_strength": peak})
+                                      props={**node.props, "peak_strength": peak})
         return []
 
     return apply

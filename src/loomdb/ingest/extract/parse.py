@@ -60,7 +60,7 @@ def parse_pdf(request: PdfRequest) -> ParsedPdf:
                           **(profile.as_metadata() if profile else {})}
     info = _info(reader)
     metadata: JSONObject = {"page_count": len(pages), "encrypted": bool(reader.is_encrypted),
-                "router": router, **info}
+                            "router": router, **info}
     if parser == "pdfplumber":
         metadata["tables"] = raw.tables
         router["pypdf_pages"] = [*raw.prose_pages]

@@ -53,8 +53,8 @@ def extract_pdf(path: str, name: str, *, password: str | None, parser: str,
     """Extract a PDF file in a worker process; ``name`` is what messages and ``source`` show."""
     require_pdf_parser(parser, name)
     request: PdfRequest = {"path": path, "name": name, "password": password, "parser": parser,
-               "max_pages": limits.max_pages, "timeout": limits.timeout,
-               "max_memory": limits.max_memory}
+                           "max_pages": limits.max_pages, "timeout": limits.timeout,
+                           "max_memory": limits.max_memory}
     header, payload = (pool or default_pool()).request(request, limits.timeout)
     answer = _answer(header, payload, name, limits)
     if "error" in answer:

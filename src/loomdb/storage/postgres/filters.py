@@ -133,7 +133,7 @@ class PostgresDialect(Dialect):
         if target.column is None:
             value_of, bound = _json_of(target), float_bound(op, value)
             float_suffix = None if bound is None else Sql(f"::float8 {bound[0]} %s::float8",
-                                                           (bound[1],))
+                                                          (bound[1],))
             exact_suffix = Sql(f"::numeric {op} %s::numeric", (_exact(value),))
             return _typed(value_of, "number", _float_or_exact(value_of, float_suffix,
                                                               exact_suffix))
