@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from .config import EnrichmentSettings, StoreSettings
 from .errors import ModelMismatch, NotFound
-from .index import VectorIndexView
+from .index import VectorIndex
 from .ml.bridge import MLProvider
 from .model import VectorSpace
 from .storage.base import Backend
@@ -54,7 +54,7 @@ class Context:
         return self.store.backend
 
     @property
-    def view(self) -> VectorIndexView:
+    def view(self) -> VectorIndex:
         return self.store.view
 
     @property

@@ -16,8 +16,6 @@ from os import PathLike
 from pathlib import Path
 from typing import Unpack
 
-import numpy as np
-
 from .cache import ResultCache, open_cache
 from .config import EnrichmentSettings, IndexSettings, StoreSettings
 from .context import Context, ProviderSlot
@@ -25,7 +23,7 @@ from .errors import InvalidInput, MissingDependency, NotFound
 from .eval.golden import GoldenQuery
 from .eval.runner import EvalReport, ProgressCallback, evaluate
 from .eval.strategies import DEFAULT_STRATEGIES, EvalStrategy
-from .index import VectorIndexView
+from .index import VectorIndex, open_index
 from .ingest import pipeline
 from .ingest.chunking import ChunkSettings
 from .ingest.extract import ExtractLimits
@@ -94,7 +92,7 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
         sqlite = SqliteBackend(path, settings)
         backend = sqlite
         directory = None if sqlite.directory is None else sqlite.directory / "index"
-    db = compose(backend, VectorIndexView(backend, directory, settings.index), settings,
+    db = compose(backend, open_index(backend, directory, settings), settings,
                  ml=ml, enrichment=enrichment, cache=cache, namespace=_namespace(path, backend),
                  background=weaver and not read_only)
     if db.parts.background and backend.job_counts()["queued"]:
@@ -103,12 +101,13 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
 
 
 def compose(
-    backend: Backend, view: VectorIndexView, settings: StoreSettings, *,
+    backend: Backend, view: VectorIndex, settings: StoreSettings, *,
     ml: MLProvider | str | None = None, enrichment: EnrichmentSettings | None = None,
     cache: str | ResultCache | None = None, namespace: str = "", background: bool = False,
 ) -> Database:
-    """A Database over an opened backend and view, every part built here, once (``open``
-    calls it; so do tools that open backends themselves, such as ``loomdb migrate``)."""
+    """A Database over an opened backend and its vector index (``loomdb.index.open_index``),
+    every part built here, once (``open`` calls it; so do tools that open backends
+    themselves, such as ``loomdb migrate``)."""
     root = Context(Store(backend, view, settings), ProviderSlot(_provider_factory(ml)),
                    enrichment or EnrichmentSettings())
     parts = Parts(root, Weaver(root), QueryEngine(backend, settings.index, open_cache(cache),
@@ -208,21 +207,9 @@ class Database(Store):
         self.close()
 
     def checkpoint(self) -> None:
-        """Save changed vector indexes now and purge the change log they cover (a backend
-        that searches vectors itself has no index files: its whole log is covered)."""
-        if self.backend.native_vectors:
-            self._purge_native_log()
-        else:
-            self.view.save()
-
-    def _purge_native_log(self) -> None:
-        if self.settings.read_only or self.backend.in_transaction():
-            return
-        seq = self.backend.seq()
-        for space in self.backend.list_spaces():
-            for tenant in self.backend.vector_tenants(space.name):
-                self.backend.record_index_stamp(tenant, space.name, seq)
-        self.backend.purge_log()
+        """Save changed vector indexes now and purge the change log they cover (an index the
+        database keeps itself, as on PostgreSQL, has no files: its whole log is covered)."""
+        self.view.save()
 
     # -- ingestion, chats, memories -----------------------------------------------------------
 
@@ -457,11 +444,7 @@ class Database(Store):
         """Rebuild the vector index of ``space`` (or all) from the stored vectors and save it;
         ``progress(done, total)`` follows each index's build."""
         spaces = [self.space(space)] if space else self.spaces()
-        if self.backend.native_vectors:
-            return {}  # the database maintains its own indexes (PostgreSQL: pgvector HNSW)
-        sizes = self.view.rebuild(spaces, progress)
-        self.view.save()
-        return sizes
+        return self.view.rebuild(spaces, progress)  # {} where the database keeps its own
 
     def warm_up(self, space: str | None = None) -> int:
         """Load the vector indexes of ``space`` (or all) into memory now, so the first queries
@@ -470,22 +453,11 @@ class Database(Store):
         Opening is instant because indexes are memory-mapped; without this, pages come in as
         queries touch them, which makes early queries on a cold cache slow."""
         spaces = [self.space(space)] if space else self.spaces()
-        return 0 if self.backend.native_vectors else self.view.warm_up(spaces)
+        return self.view.warm_up(spaces)
 
     def check(self) -> list[str]:
         """Problems found: backend integrity, and index entries that differ from the tables."""
-        problems = self.backend.check_integrity()
-        if self.backend.native_vectors:
-            return problems  # no index view to compare: the database keeps its own
-        for space in self.spaces():
-            for tenant in self.backend.vector_tenants(space.name):
-                index = self.view.get(space, tenant)
-                live = np.sort(index.labels[~index.dead])
-                stored = self.backend.vector_labels(tenant, space.name, None)
-                if not np.array_equal(live, stored):
-                    problems.append(f"index {space.name}/{tenant} holds {len(live)} vectors, "
-                                    f"the store {len(stored)}")
-        return problems
+        return self.backend.check_integrity() + self.view.check(self.spaces())
 
 
 def _paths(sources: object) -> list[str | PathLike[str]]:

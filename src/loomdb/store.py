@@ -21,8 +21,7 @@ from . import graph
 from .config import StoreSettings
 from .errors import InvalidInput, NotFound
 from .filters import FilterNode, Where, parse_where
-from .index import VectorIndexView
-from .index.search import vector_search
+from .index import VectorIndex
 from .model import (
     METRICS,
     QUANTIZATIONS,
@@ -112,7 +111,7 @@ def _optional_id(ref: NodeRef | None) -> str | None:
 class Store:
     """One tenant's validated records over a backend and its index view."""
 
-    def __init__(self, backend: Backend, view: VectorIndexView, settings: StoreSettings,
+    def __init__(self, backend: Backend, view: VectorIndex, settings: StoreSettings,
                  tenant: str = "default") -> None:
         self.backend = backend
         self.view = view
@@ -344,9 +343,8 @@ class Store:
         """
         vector_space = self.space(space)
         query = check_vectors(vector_space, vector, model=model, count=1)[0]
-        return vector_search(self.backend, self.view, self.settings.index, self.tenant_name,
-                             vector_space, query, check_limit(k, "k", 10_000),
-                             self._where(where, kind), exact)
+        return self.view.search(vector_space, self.tenant_name, query,
+                                check_limit(k, "k", 10_000), self._where(where, kind), exact)
 
     def text_search(
         self, query: str, k: int = 10, *, where: Where = None,

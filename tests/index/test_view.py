@@ -138,3 +138,15 @@ def test_warm_up_of_a_quantized_space_reads_its_vectors_too(tmp_path: Path) -> N
         index_bytes = sum(
             p.stat().st_size for p in index_dir(tmp_path / "s").glob("gen-*.faiss"))
         assert again.warm_up() == index_bytes + 50 * 8 * 4
+
+
+def test_stats_count_live_and_dead_entries_in_every_quantization(tmp_path: Path) -> None:
+    for quantization in ("f32", "f16", "i8", "b1"):
+        with loomdb.open(tmp_path / quantization) as db:
+            db.create_space("text", 8, quantization=quantization)  # type: ignore[arg-type]
+            db.add_nodes([{"id": f"n{i}"} for i in range(100)], vectors=unit_vectors(100, 8))
+        with loomdb.open(tmp_path / quantization) as db:  # loaded memory-mapped
+            db.delete_node("n4")
+            stats = db.view.stats(db.space(), "default")
+            assert (stats.size, stats.dead, stats.seq) == (99, 1, db.seq)
+            assert stats.bytes > 100 * (1 if quantization == "b1" else 8)

@@ -28,6 +28,7 @@ from loomdb.errors import (
 )
 from loomdb.filters import parse_filter
 from loomdb.graph.traversal import _levels
+from loomdb.index import PgvectorIndex
 from loomdb.model import Edge, Node, VectorSpace
 from loomdb.similarity import exact_scores
 from loomdb.storage.base import Backend, JobSpec
@@ -461,11 +462,10 @@ def test_full_text_covers_the_start_of_huge_texts(pg: PostgresBackend) -> None:
     assert pg.get_nodes(T, ["big"])["big"].text == " ".join(words)
 
 
-def test_the_facade_purges_the_log_and_skips_the_faiss_view(postgres_url: str) -> None:
-    """No index files on postgres: a checkpoint covers the whole change log, and check(),
-    warm_up() and reindex() leave the (unused) faiss view alone."""
-    import loomdb
-
+def test_the_facade_purges_the_log_and_uses_no_faiss_view(postgres_url: str) -> None:
+    """No index files on postgres: its index is pgvector's (no faiss view is built), a
+    checkpoint covers the whole change log, and check(), warm_up() and reindex() have
+    nothing of their own to do."""
     db = loomdb.open(postgres_url, ml=None, weaver=False)
     try:
         db.create_space("text", 4)
@@ -475,7 +475,7 @@ def test_the_facade_purges_the_log_and_skips_the_faiss_view(postgres_url: str) -
         db.checkpoint()
         assert db.stats()["log_entries"] == 0 and db.seq > 0
         assert db.check() == [] and db.warm_up() == 0 and db.reindex() == {}
-        assert db.view._indexes == {}  # nothing was built
+        assert isinstance(db.view, PgvectorIndex)  # never the faiss view
         assert set(db.text_search("node", k=3)[0].scores) == {"ts_rank_cd"}
         db.add_node("later", text="after the checkpoint")
         assert db.vector_search(np.eye(4, dtype=np.float32)[1], k=5)[0].score == 1.0

@@ -76,6 +76,15 @@ class HnswIndex:
         return float(self.dead.sum()) / len(self.labels) if len(self.labels) else 0.0
 
     @property
+    def nbytes(self) -> int:
+        """Approximate footprint, in memory or mapped: the codes, the graph, the labels."""
+        hnsw, n = self._faiss.hnsw, self._faiss.ntotal
+        code_size = (self._faiss.code_size if self.space.quantization == "b1"
+                     else self._faiss.storage.sa_code_size())
+        graph = 4 * (hnsw.neighbors.size() + hnsw.levels.size()) + 8 * hnsw.offsets.size()
+        return int(n * code_size + graph + self.labels.nbytes + self.dead.nbytes)
+
+    @property
     def needs_retraining(self) -> bool:
         """An ``i8`` index trained on few vectors quantizes later ones badly: rebuild it."""
         return self.space.quantization == "i8" and len(self) > 8 * max(self.trained_on, 1000)

@@ -1,31 +1,33 @@
-"""Nearest-neighbour search over a vector space: exact, or through the HNSW view.
+"""Nearest-neighbour search through an index that takes an allow-list of labels.
 
-A selective filter is answered exactly over the matching vectors; a broad one through the
-index restricted to the matching labels. Quantized candidates are re-scored exactly from the
-stored vectors. If the index returns fewer than ``min(k, matches)`` results, the search falls
-back to exact, so k matches in the store always give k results.
-
-A backend with ``native_vectors`` (PostgreSQL + pgvector) answers the whole search itself, with
-the same guarantees and the same scores; the view is not used for it.
+The search of any ``VectorIndex`` that cannot evaluate node filters itself (the faiss view;
+a Milvus tier would be another): a filter becomes the allow-list of matching labels; a
+selective one is answered exactly over the matching vectors, a broad one through the index
+restricted to them. Quantized candidates are re-scored exactly from the stored vectors. If
+the index returns fewer than ``min(k, matches)`` results, the search falls back to exact, so
+k matches in the store always give k results.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-import numpy.typing as npt
 
 from ..config import IndexSettings
 from ..filters import FilterNode
 from ..model import Hit, Node, VectorSpace
 from ..similarity import exact_scores
 from ..storage.base import Backend
-from .view import VectorIndexView
+from .base import Labels, Matrix
 
-__all__ = ["vector_search"]
+__all__ = ["Candidates", "allow_list_search"]
 
-Labels = npt.NDArray[np.int64]
-Matrix = npt.NDArray[np.float32]
 BATCH = 20_000
+#: ``candidates(fetch, allowed)``: up to ``fetch`` (label, approximate score) candidates from
+#: the index, best first, restricted to ``allowed`` labels when given; and how many entries
+#: were available to find (the index's size, or the allow-list's).
+Candidates = Callable[[int, Labels | None], tuple[Labels, Matrix, int]]
 
 
 def _top(labels: Labels, scores: Matrix, k: int) -> tuple[Labels, Matrix]:
@@ -71,31 +73,26 @@ def _hits(
     ]
 
 
-def vector_search(
+def allow_list_search(
     backend: Backend,
-    view: VectorIndexView,
     settings: IndexSettings,
     tenant: str,
     space: VectorSpace,
     query: Matrix,
     k: int,
-    where: FilterNode | None = None,
-    exact: bool = False,
+    where: FilterNode | None,
+    exact: bool,
+    candidates: Candidates,
 ) -> list[Hit]:
-    """The ``k`` nearest nodes to ``query`` (validated, one row) in (space, tenant)."""
-    if backend.native_vectors:  # e.g. pgvector: the backend holds its own ANN indexes
-        found = backend.search_vectors(tenant, space, query, k, where, exact)
-        return [Hit.of(node, score, {"vector": score}) for node, score in found]
+    """The ``k`` nearest nodes to ``query`` (validated, one row) in (space, tenant), as
+    ``VectorIndex.search`` promises, with the index consulted through ``candidates``."""
     allowed = None if where is None else backend.vector_labels(tenant, space.name, where)
     if allowed is not None and not len(allowed):
         return []
     if exact or (allowed is not None and len(allowed) <= settings.exact_threshold):
         return _hits(backend, tenant, space, *_exact(backend, tenant, space, query, k, allowed))
-    with view.lock:
-        index = view.get(space, tenant)
-        available = len(index) if allowed is None else len(allowed)
-        fetch = k * settings.oversample(space.quantization)
-        labels, scores = index.search(query, fetch, allowed)
+    fetch = k * settings.oversample(space.quantization)
+    labels, scores, available = candidates(fetch, allowed)
     if space.quantization != "f32" and len(labels):
         labels, vectors = backend.vectors_by_label(tenant, space.name, labels.tolist())
         scores = exact_scores(space, query, vectors)

@@ -1,4 +1,5 @@
-"""VectorIndexView: keeps one HNSW index per (space, tenant) in step with the backend's log.
+"""VectorIndexView: the faiss ``VectorIndex``, one HNSW index per (space, tenant) kept in step
+with the backend's log.
 
 An index is loaded from disk (or built from the stored vectors) the first time it is used,
 then caught up from the change log before every search. ``save`` writes each changed index as
@@ -11,26 +12,28 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..config import IndexSettings
 from ..errors import CorruptStore
-from ..model import VectorSpace
+from ..filters import FilterNode
+from ..model import Hit, VectorSpace
 from ..storage.base import Backend
+from .base import IndexStats, Labels, Matrix, Progress, VectorIndex
 from .hnsw import HnswIndex
+from .search import allow_list_search
 
 __all__ = ["VectorIndexView"]
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int], None]
 BATCH = 50_000  # vectors read from the backend at a time while building or catching up
 
 
-class VectorIndexView:
-    """The derived vector indexes of one store. ``directory`` is ``None`` for memory stores."""
+class VectorIndexView(VectorIndex):
+    """The faiss HNSW indexes of one store. ``directory`` is ``None`` for memory stores (its
+    indexes live in memory only and ``save`` does nothing)."""
 
     def __init__(self, backend: Backend, directory: Path | None, settings: IndexSettings) -> None:
         self.backend = backend
@@ -50,13 +53,70 @@ class VectorIndexView:
         a rollback could take back); it then answers as of the last commit.
         """
         with self.lock:
-            key = (space.name, tenant)
-            index = self._indexes.get(key)
-            if index is None or index.space != space:
-                index = self._indexes[key] = self._load_or_build(space, tenant)
+            index = self._loaded(space, tenant)
             if not self.backend.in_transaction():
                 index = self._catch_up(index, tenant)
             return index
+
+    def _loaded(self, space: VectorSpace, tenant: str) -> HnswIndex:
+        """The index of (space, tenant) as it is, loaded or built first if needed."""
+        key = (space.name, tenant)
+        index = self._indexes.get(key)
+        if index is None or index.space != space:
+            index = self._indexes[key] = self._load_or_build(space, tenant)
+        return index
+
+    # -- the VectorIndex protocol ----------------------------------------------------------
+
+    def add(self, space: VectorSpace, tenant: str, labels: Labels, vectors: Matrix) -> None:
+        with self.lock:
+            self._loaded(space, tenant).add(labels, vectors)
+
+    def remove(self, space: VectorSpace, tenant: str, labels: Labels) -> None:
+        with self.lock:
+            self._loaded(space, tenant).remove(labels)
+
+    def search(
+        self, space: VectorSpace, tenant: str, query: Matrix, k: int,
+        where: FilterNode | None = None, exact: bool = False,
+    ) -> list[Hit]:
+        def candidates(fetch: int, allowed: Labels | None) -> tuple[Labels, Matrix, int]:
+            with self.lock:
+                index = self.get(space, tenant)
+                available = len(index) if allowed is None else len(allowed)
+                labels, scores = index.search(query, fetch, allowed)
+            return labels, scores, available
+
+        return allow_list_search(self.backend, self.settings, tenant, space, query, k, where,
+                                 exact, candidates)
+
+    def catch_up(self, space: VectorSpace, tenant: str) -> int:
+        return self.get(space, tenant).seq
+
+    def load(self, space: VectorSpace, tenant: str) -> int:
+        with self.lock:
+            return self._loaded(space, tenant).seq
+
+    def stats(self, space: VectorSpace, tenant: str) -> IndexStats:
+        with self.lock:
+            index = self.get(space, tenant)
+            return IndexStats(size=len(index), dead=int(index.dead.sum()),
+                              bytes=index.nbytes, seq=index.seq)
+
+    def check(self, spaces: list[VectorSpace]) -> list[str]:
+        problems = []
+        for space in spaces:
+            for tenant in self.backend.vector_tenants(space.name):
+                with self.lock:
+                    index = self.get(space, tenant)
+                    live = np.sort(index.labels[~index.dead])
+                stored = self.backend.vector_labels(tenant, space.name, None)
+                if not np.array_equal(live, stored):
+                    problems.append(f"index {space.name}/{tenant} holds {len(live)} vectors, "
+                                    f"the store {len(stored)}")
+        return problems
+
+    # -- loading, building and catching up -------------------------------------------------
 
     def _load_or_build(self, space: VectorSpace, tenant: str) -> HnswIndex:
         path = self._path(space.name, tenant)
@@ -148,21 +208,22 @@ class VectorIndexView:
         self.backend.record_index_stamp(tenant, index.space.name, index.seq)
         self._saved[key] = index.seq
 
+    # -- maintenance -----------------------------------------------------------------------
+
     def rebuild(
         self, spaces: list[VectorSpace], progress: Progress | None = None
     ) -> dict[tuple[str, str], int]:
-        """Rebuild the indexes of ``spaces`` for every tenant; returns their sizes."""
         sizes = {}
         with self.lock:
             for space in spaces:
                 for tenant in self.backend.vector_tenants(space.name):
                     sizes[(space.name, tenant)] = len(self.build(space, tenant, progress))
+        self.save()
         return sizes
 
     def warm_up(self, spaces: list[VectorSpace]) -> int:
-        """Load (and catch up) every index of ``spaces`` and pull into memory what its queries
-        read: the index file, and for quantized spaces the stored vectors they re-score from
-        (read in label order, i.e. sequentially). Returns the bytes read."""
+        """The index files, and for quantized spaces the stored vectors their results are
+        re-scored from (read in label order, i.e. sequentially)."""
         total = 0
         with self.lock:
             for space in spaces:

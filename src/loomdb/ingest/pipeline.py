@@ -197,10 +197,11 @@ def _store(run: _Ingestion, doc_id: str, source: str, digest: str, document: Ext
 
 def _document_node(doc_id: str, source: str, digest: str, document: ExtractedDocument,
                    chunks: int, extra: JSONObject) -> Node:
-    props: JSONObject = {**extra, "title": document.title, "content_hash": digest,
-                         "media_type": document.media_type, "parser": document.parser,
-                         "pages": len(document.pages), "chunks": chunks, "chars": len(document.text),
-                         "warnings": [*document.warnings[:50]]}
+    props: JSONObject = {
+        **extra, "title": document.title, "content_hash": digest,
+        "media_type": document.media_type, "parser": document.parser,
+        "pages": len(document.pages), "chunks": chunks, "chars": len(document.text),
+        "warnings": [*document.warnings[:50]]}
     return Node(doc_id, kind="document", text=document.title or Path(source).name,
                 source=source, category=document.media_type, props=props)
 

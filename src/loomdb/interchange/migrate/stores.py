@@ -19,7 +19,7 @@ from typing import Literal
 from ...config import StoreSettings
 from ...database import Database, compose
 from ...errors import InvalidInput, NotFound
-from ...index import VectorIndexView
+from ...index import open_index
 from ...storage.base import Backend
 from ...storage.sqlite import SqliteBackend
 from ..legacy.records import ASSOCIATIONS, CONCEPTS, EMBEDDINGS
@@ -97,7 +97,7 @@ def _check_source(kind: Kind, path: Path) -> None:
 
 def facade(backend: Backend, settings: StoreSettings) -> Database:
     """A ``Database`` over ``backend`` whose index view is in memory only (never saved)."""
-    return compose(backend, VectorIndexView(backend, None, settings.index), settings)
+    return compose(backend, open_index(backend, None, settings), settings)
 
 
 def open_backend(spec: StoreSpec, settings: StoreSettings) -> Backend:

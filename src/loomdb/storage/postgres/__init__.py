@@ -36,11 +36,12 @@ Design, and where it differs from SQLite:
   IndexSettings' faiss-tuned 32/80 made them 4x slower); ``ef_search``, ``exact_threshold``
   and the oversampling of ``IndexSettings`` apply; the index view, its files and
   ``compact_ratio`` do not.
-- **Search**: ``native_vectors`` makes ``loomdb.index.search`` call ``search_vectors``: the
-  index proposes ``k x oversample`` candidates with an iterative scan
-  (``hnsw.iterative_scan = relaxed_order``) that skips other tenants and filtered-out rows,
-  then the stored float32 vectors are re-scored with ``exact_scores``: cosine similarity,
-  inner product or minus L2 distance, higher is better, the same numbers as on SQLite.
+- **Search**: ``native_vectors`` makes ``loomdb.index.open_index`` choose ``PgvectorIndex``,
+  whose searches call ``search_vectors``: the index proposes ``k x oversample`` candidates
+  with an iterative scan (``hnsw.iterative_scan = relaxed_order``) that skips other tenants
+  and filtered-out rows, then the stored float32 vectors are re-scored with ``exact_scores``:
+  cosine similarity, inner product or minus L2 distance, higher is better, the same numbers
+  as on SQLite.
   Selective filters (at most ``exact_threshold`` matches), unindexed spaces and short index
   answers fall back to an exact scan, so k matches always give k hits.
 - **Graph** (``graph.py``): ``native_graph`` makes ``loomdb.graph`` run the k-hop expansion

@@ -128,7 +128,7 @@ def _labels(rows: Sequence[Any]) -> Labels:
 
 class PostgresVectors(Core):
     """Mixed into ``PostgresBackend``: the vector half of the Backend protocol, plus
-    ``search_vectors``, the native search seam ``loomdb.index.search`` uses."""
+    ``search_vectors``, the native search ``loomdb.index.PgvectorIndex`` delegates to."""
 
     native_vectors = True
     text_score = "ts_rank_cd"
