@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "DURABILITIES",
+    "Durability",
     "EnrichmentSettings",
     "IndexSettings",
     "StoreSettings",
@@ -20,6 +22,7 @@ __all__ = [
 ]
 
 Durability = Literal["full", "normal", "off"]
+DURABILITIES: tuple[Durability, ...] = ("full", "normal", "off")
 
 
 @dataclass(frozen=True)

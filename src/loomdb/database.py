@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Unpack
 
 from .cache import ResultCache, open_cache
-from .config import EnrichmentSettings, IndexSettings, StoreSettings
+from .config import DURABILITIES, Durability, EnrichmentSettings, IndexSettings, StoreSettings
 from .context import Context, ProviderSlot
 from .errors import InvalidInput, MissingDependency, NotFound
 from .eval.golden import GoldenQuery
@@ -79,25 +79,32 @@ def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
         cache: the query result cache: ``"memory"`` (in-process), a ``redis://`` URL to share
             one between servers, a ``ResultCache``, or ``None``.
     """
-    if durability not in ("full", "normal", "off"):
-        raise InvalidInput(f"durability must be full, normal or off, got {durability!r}")
-    settings = StoreSettings(durability=durability, busy_timeout=busy_timeout,  # type: ignore[arg-type]
+    settings = StoreSettings(durability=_durability(durability), busy_timeout=busy_timeout,
                              read_only=read_only, index=index or IndexSettings())
-    backend: Backend
-    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-        from .storage.postgres import open_backend
-
-        backend, directory = open_backend(path, settings), None  # pgvector searches: no files
-    else:
-        sqlite = SqliteBackend(path, settings)
-        backend = sqlite
-        directory = None if sqlite.directory is None else sqlite.directory / "index"
+    backend, directory = _open_backend(path, settings)
     db = compose(backend, open_index(backend, directory, settings), settings,
                  ml=ml, enrichment=enrichment, cache=cache, namespace=_namespace(path, backend),
                  background=weaver and not read_only)
     if db.parts.background and backend.job_counts()["queued"]:
         db.weaver.start()  # resume the enrichment an earlier process left queued
     return db
+
+
+def _durability(value: str) -> Durability:
+    if value not in DURABILITIES:
+        raise InvalidInput(f"durability must be full, normal or off, got {value!r:.40}")
+    return value  # narrowed to a Durability by the check above
+
+
+def _open_backend(path: str | Path, settings: StoreSettings) -> tuple[Backend, Path | None]:
+    """The backend of ``path`` and the folder for its index files (``None``: no files — a
+    memory store, or PostgreSQL, whose pgvector indexes live in the database)."""
+    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+        from .storage.postgres import open_backend
+
+        return open_backend(path, settings), None
+    sqlite = SqliteBackend(path, settings)
+    return sqlite, None if sqlite.directory is None else sqlite.directory / "index"
 
 
 def compose(
