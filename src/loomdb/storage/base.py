@@ -45,12 +45,14 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import InvalidInput
 from ..filters import FilterNode
 from ..model import Direction, Edge, JSONObject, Node, VectorSpace
 
 __all__ = [
     "COUNT_KINDS",
     "JOB_STATUSES",
+    "UPDATABLE_FIELDS",
     "Admin",
     "Backend",
     "Change",
@@ -68,6 +70,7 @@ __all__ = [
     "StoreStats",
     "TextSearch",
     "VectorStore",
+    "check_updatable",
     "count_jobs",
 ]
 
@@ -84,6 +87,21 @@ class Change:
     op: Literal["add", "del"]
     label: int
 
+
+UPDATABLE_FIELDS = frozenset(
+    {"kind", "text", "props", "source", "category", "confidence", "strength", "access_count",
+     "last_accessed", "created"}
+)
+"""The node fields ``update_node`` may change (``id``, ``tenant`` and ``updated`` are the
+store's)."""
+
+
+def check_updatable(changes: Mapping[str, object]) -> None:
+    """``InvalidInput`` naming the fields of ``changes`` that ``update_node`` may not set."""
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise InvalidInput(f"cannot update {sorted(unknown)}; updatable: "
+                           f"{sorted(UPDATABLE_FIELDS)}")
 
 JobStatus = Literal["queued", "running", "failed", "done"]
 JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "failed", "done")

@@ -14,10 +14,10 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from ...config import StoreSettings
-from ...errors import Conflict, InvalidInput, NotFound
+from ...errors import Conflict, NotFound
 from ...filters import FilterNode
 from ...model import Direction, Edge, Node
-from ..base import Backend, OnConflict, StoreStats
+from ..base import Backend, OnConflict, StoreStats, check_updatable
 from .adapters import register_vector_type
 from .bulk import PostgresBulk
 from .connection import ALL_TENANTS, Conn, Connection
@@ -40,10 +40,6 @@ from .vectors import PostgresVectors
 
 __all__ = ["PostgresBackend"]
 
-UPDATABLE = frozenset(
-    {"kind", "text", "props", "source", "category", "confidence", "strength", "access_count",
-     "last_accessed", "created"}
-)
 FLOAT_FIELDS = frozenset({"confidence", "strength", "last_accessed", "created"})
 EDGE_SELECT = f"SELECT {EDGE_COLUMNS} {EDGE_FROM}"
 NODE_INSERT = (
@@ -184,9 +180,7 @@ class PostgresBackend(PostgresBulk, PostgresVectors, PostgresGraph, PostgresJobQ
         return {row[0]: decode_node(row) for row in rows}
 
     def update_node(self, tenant: str, node_id: str, changes: Mapping[str, object]) -> Node:
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise InvalidInput(f"cannot update {sorted(unknown)}; updatable: {sorted(UPDATABLE)}")
+        check_updatable(changes)
         check_text(f"node {node_id!r}", list(changes.items()))
         values = {k: encode_props(v) if k == "props" else
                   number(v, k) if k in FLOAT_FIELDS else v for k, v in changes.items()}

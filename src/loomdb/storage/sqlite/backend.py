@@ -16,7 +16,7 @@ from ...config import StoreSettings
 from ...errors import BackendUnavailable, Conflict, CorruptStore, InvalidInput, NotFound
 from ...filters import FilterNode
 from ...model import Direction, Edge, Node, VectorSpace
-from ..base import Backend, Change, Labels, Matrix, OnConflict, StoreStats
+from ..base import Backend, Change, Labels, Matrix, OnConflict, StoreStats, check_updatable
 from ..sql_filters import to_sql
 from .bulk import SqliteBulk
 from .connection import Connection
@@ -38,10 +38,6 @@ from .schema import migrate
 
 __all__ = ["SqliteBackend"]
 
-UPDATABLE = frozenset(
-    {"kind", "text", "props", "source", "category", "confidence", "strength", "access_count",
-     "last_accessed", "created"}
-)
 DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
 IN_IDS = "(SELECT value FROM json_each(?))"
 
@@ -151,9 +147,7 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
         return {row[0]: decode_node(row) for row in rows}
 
     def update_node(self, tenant: str, node_id: str, changes: Mapping[str, object]) -> Node:
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise InvalidInput(f"cannot update {sorted(unknown)}; updatable: {sorted(UPDATABLE)}")
+        check_updatable(changes)
         values = {k: encode_props(v) if k == "props" else v for k, v in changes.items()}
         values["updated"] = time.time()
         assignments = ", ".join(f"{column} = ?" for column in values)
