@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,23 @@ def test_embed_uses_the_stores_provider(enriched_db: loomdb.Database) -> None:
     assert np.allclose(vectors[0], vectors[1])
     with pytest.raises(loomdb.InvalidInput):
         enriched_db.embed("not a list")  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(180)
+def test_a_script_that_never_closes_the_store_exits_cleanly(tmp_path: Path) -> None:
+    """Ending a script without close() while the weaver embeds used to abort the process
+    (exit 134: its thread was killed inside ONNX Runtime at finalization). Exit closes the
+    store: the weaver stops after its batch, the index is saved, the lock released."""
+    store = tmp_path / "s"
+    code = (
+        "import loomdb, time\n"
+        f"db = loomdb.open({str(store)!r})\n"
+        "db.ingest(text='Marie Curie isolated radium in Paris. ' * 2000, title='radium')\n"
+        "time.sleep(1.0)  # the weaver is now embedding\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=170, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    with loomdb.open(store, weaver=False) as db:  # the lock was released
+        assert db.count(kind="chunk") > 0
+        assert db.check() == []

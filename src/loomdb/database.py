@@ -9,7 +9,10 @@ tenant's ``Context``, never the Database. A ``Database`` is safe to share betwee
 
 from __future__ import annotations
 
+import atexit
+import logging
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
@@ -19,7 +22,7 @@ from typing import Unpack
 from .cache import ResultCache, open_cache
 from .config import DURABILITIES, Durability, EnrichmentSettings, IndexSettings, StoreSettings
 from .context import Context, ProviderSlot
-from .errors import InvalidInput, MissingDependency, NotFound
+from .errors import InvalidInput, LoomError, MissingDependency, NotFound
 from .eval.golden import GoldenQuery
 from .eval.runner import EvalReport, ProgressCallback, evaluate
 from .eval.strategies import DEFAULT_STRATEGIES, EvalStrategy
@@ -121,7 +124,29 @@ def compose(
                                                   namespace),
                   owns_cache=not isinstance(cache, ResultCache),  # one passed in is the caller's
                   background=background)
-    return Database(parts)
+    return _closed_at_exit(Database(parts))
+
+
+_OPEN_STORES: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def _closed_at_exit(db: Database) -> Database:
+    """Track ``db`` so that interpreter exit closes it if its owner did not: a script that
+    ends without ``close()`` would otherwise kill the weaver's thread inside native code
+    (ONNX Runtime, faiss) at finalization — the process aborts ("terminate called without an
+    active exception", exit 134) — and leave its index unsaved."""
+    atexit.unregister(_close_open_stores)  # registered once, however many stores are opened
+    atexit.register(_close_open_stores)
+    _OPEN_STORES.add(db)
+    return db
+
+
+def _close_open_stores() -> None:
+    for db in list(_OPEN_STORES):
+        try:
+            db.close()
+        except LoomError as exc:  # exiting anyway: say what could not be saved, close the rest
+            logging.getLogger("loomdb").error("closing %s at exit: %s", db.backend, exc)
 
 
 @dataclass(frozen=True)

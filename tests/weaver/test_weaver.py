@@ -19,7 +19,7 @@ import pytest
 
 import loomdb
 from loomdb.ml.bridge import Entity, Health, Matrix, MLProvider
-from loomdb.weaver.worker import LEASE, MAX_ATTEMPTS
+from loomdb.weaver.worker import MAX_ATTEMPTS
 from tests.enrich_fixtures import local_provider
 
 pytestmark = pytest.mark.ml
@@ -95,12 +95,9 @@ def test_jobs_left_by_a_killed_process_are_resumed(tmp_path: Path) -> None:
                           env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert done.returncode == -signal.SIGKILL
     with loomdb.open(store, ml=local_provider(), weaver=False) as db:
-        status = db.weaver_status()
-        assert (status.queued, status.running_jobs) == (4, 2)  # 3 embeds + summary; 2 leased
-        db.weaver.run_until_idle()
-        assert db.weaver_status().running_jobs == 2  # leases still held by the dead worker
-        db.weaver.run_once(now=time.time() + LEASE + 1)  # ... until they expire
-        assert db.wait_for_enrichment(120)
+        status = db.weaver_status()  # the dead worker's 2 leases were released at open
+        assert (status.queued, status.running_jobs) == (6, 0)  # 5 embeds + the summary
+        assert db.wait_for_enrichment(120)  # at once, not after the 300 s lease
         assert all(db.get_vector(f"m{i}").shape == (384,) for i in range(5))
 
 
@@ -191,3 +188,33 @@ def test_writers_and_the_background_worker_run_side_by_side(tmp_path: Path) -> N
         embedded = db.get_vectors(ids)
         repeats = [i for i in ids if "duplicate_of" in db.get_node(i).props]
         assert len(embedded) + len(repeats) == len(ids) and db.check() == []
+
+
+def _crash_holding_leases(store: Path, requeue: bool) -> None:
+    """A child process that claims the store's jobs and dies without finishing them."""
+    code = (
+        "import loomdb, os, time\n"
+        f"db = loomdb.open({str(store)!r}, ml=None, weaver=False)\n"
+        "db.add_node('n1', kind='chunk', text='radium')\n"
+        "db.add_node('n2', kind='chunk', text='polonium')\n"
+        "db.enrich(['n1', 'n2'])\n"
+        "assert len(db.backend.claim_jobs(None, 10, 300.0, time.time())) == 2\n"
+        + ("db.enrich(['n2'])\n" if requeue else "")  # queued again while running
+        + "os._exit(9)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 9, result.stderr
+
+
+@pytest.mark.parametrize("requeue", [False, True])
+def test_a_crashed_writers_leases_are_released_when_the_store_reopens(
+        tmp_path: Path, requeue: bool) -> None:
+    """The writer lock proves the process that held the leases is gone: its jobs are queued
+    again at once instead of waiting out the 300 s lease."""
+    _crash_holding_leases(tmp_path / "s", requeue)
+    with loomdb.open(tmp_path / "s", ml=None, weaver=False) as db:
+        assert db.jobs(status="running") == []
+        queued = sorted((j.node_id, j.attempts) for j in db.jobs(status="queued"))
+        assert queued == [("n1", 1), ("n2", 0 if requeue else 1)]
+        assert len(db.backend.claim_jobs(None, 10, 300.0, time.time())) == 2  # runnable now

@@ -69,6 +69,8 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
             try:
                 with translate_errors():
                     migrate(self._db.raw)
+                if self._lock is not None:  # the lock proves no other process runs our jobs
+                    self.release_dead_leases()
             except BaseException:
                 self.close()
                 raise

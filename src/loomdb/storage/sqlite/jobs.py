@@ -45,6 +45,19 @@ class SqliteJobQueue(JobQueue):
                 "run_after = excluded.run_after, updated = excluded.updated", rows)
         return len(jobs)
 
+    def release_dead_leases(self) -> int:
+        """Queue again, at once, the jobs an earlier process left running: only the writer
+        that holds the store's lock runs its jobs, so when it opens, whoever held those leases
+        is gone (a crash would otherwise stall them for the whole lease). Their attempt counts
+        stay, so a job that kills its process still fails for good in the end."""
+        with self._db.transaction() as conn:
+            conn.execute(  # a job queued again meanwhile for the same node supersedes it
+                "DELETE FROM jobs WHERE status = 'running' AND EXISTS (SELECT 1 FROM jobs q "
+                "WHERE q.status = 'queued' AND (q.tenant, q.task, q.node_id) = "
+                "(jobs.tenant, jobs.task, jobs.node_id))")
+            return conn.execute("UPDATE jobs SET status = 'queued', lease_until = NULL, "
+                                "run_after = 0 WHERE status = 'running'").rowcount
+
     def claim_jobs(
         self, tasks: Sequence[str] | None, limit: int, lease: float, now: float
     ) -> list[Job]:
