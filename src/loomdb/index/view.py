@@ -5,7 +5,9 @@ An index is loaded from disk (or built from the stored vectors) the first time i
 then caught up from the change log before every search. ``save`` writes each changed index as
 a new generation and records its stamp in the backend, which lets the backend purge the log up
 to the oldest stamp and no further. Anything wrong with a saved index (missing, unreadable,
-built for other settings, log purged past it, stamp ahead of the store) means: rebuild it.
+damaged, built for other settings or for another store, log purged past it, stamp ahead of the
+store) means: rebuild it; what is checked when, and why, is in ``integrity.py``. ``check``
+rebuilds an index it finds wrong, so it is never served again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = ["VectorIndexView"]
 
 log = logging.getLogger(__name__)
 BATCH = 50_000  # vectors read from the backend at a time while building or catching up
+CHECK_SAMPLE = 1_000  # stored vectors ``check`` compares with the index's entries
 
 
 class VectorIndexView(VectorIndex):
@@ -41,7 +44,16 @@ class VectorIndexView(VectorIndex):
         self.settings = settings
         self._indexes: dict[tuple[str, str], HnswIndex] = {}
         self._saved: dict[tuple[str, str], int] = {}
+        self._store_id: str | None = None
         self.lock = threading.RLock()
+
+    @property
+    def store_id(self) -> str | None:
+        """The identity of the store, stamped on its saved indexes (one copied from another
+        store is not loaded)."""
+        if self._store_id is None:
+            self._store_id = self.backend.store_id()
+        return self._store_id
 
     def _path(self, space: str, tenant: str) -> Path | None:
         return None if self.directory is None else self.directory / space / tenant
@@ -104,17 +116,42 @@ class VectorIndexView(VectorIndex):
                               bytes=index.nbytes, seq=index.seq)
 
     def check(self, spaces: list[VectorSpace]) -> list[str]:
+        """Each index is checked whole: its saved file's full digest, its labels against the
+        stored ones, and a sample of stored vectors against its entries. One found wrong is
+        rebuilt from the stored vectors (and saved at the next checkpoint)."""
         problems = []
         for space in spaces:
             for tenant in self.backend.vector_tenants(space.name):
-                with self.lock:
-                    index = self.get(space, tenant)
-                    live = np.sort(index.labels[~index.dead])
-                stored = self.backend.vector_labels(tenant, space.name, None)
-                if not np.array_equal(live, stored):
-                    problems.append(f"index {space.name}/{tenant} holds {len(live)} vectors, "
-                                    f"the store {len(stored)}")
+                problem = self._problem(space, tenant)
+                if problem is not None:
+                    with self.lock:
+                        self.build(space, tenant)
+                    problems.append(f"index {space.name}/{tenant} {problem}; rebuilt from the "
+                                    "stored vectors")
         return problems
+
+    def _problem(self, space: VectorSpace, tenant: str) -> str | None:
+        """What is wrong with the index of (space, tenant), or ``None``."""
+        with self.lock:
+            index = self.get(space, tenant)
+            try:
+                index.verify_file()
+            except CorruptStore as exc:
+                return f"is damaged ({exc})"
+            live = np.sort(index.labels[~index.dead])
+        stored = self.backend.vector_labels(tenant, space.name, None)
+        if not np.array_equal(live, stored):
+            return f"holds {len(live)} vectors, the store {len(stored)}"
+        sample = np.random.default_rng().choice(stored, min(len(stored), CHECK_SAMPLE),
+                                                replace=False)
+        labels, vectors = self.backend.vectors_by_label(tenant, space.name,
+                                                        np.sort(sample).tolist())
+        with self.lock:
+            wrong = index.mismatched(labels, vectors)
+        if len(wrong):
+            return (f"differs from the stored vectors at {len(wrong)} of {len(labels)} sampled "
+                    f"labels (e.g. {int(wrong[0])})")
+        return None
 
     # -- loading, building and catching up -------------------------------------------------
 
@@ -122,7 +159,7 @@ class VectorIndexView(VectorIndex):
         path = self._path(space.name, tenant)
         if path is not None and (path / "CURRENT").exists():
             try:
-                index = HnswIndex.load(path, space, self.settings)
+                index = HnswIndex.load(path, space, self.settings, self.store_id)
                 if index.seq <= self.backend.seq():
                     self._saved[(space.name, tenant)] = index.seq
                     return index
@@ -147,6 +184,7 @@ class VectorIndexView(VectorIndex):
                 progress(len(index.labels), max(total, len(index.labels)))
         index.seq = seq
         self._indexes[(space.name, tenant)] = index
+        self._saved.pop((space.name, tenant), None)  # replaces the saved one, even at its seq
         return index
 
     def _catch_up(self, index: HnswIndex, tenant: str) -> HnswIndex:
@@ -204,7 +242,7 @@ class VectorIndexView(VectorIndex):
             return
         path = self._path(index.space.name, tenant)
         assert path is not None
-        index.save(path)
+        index.save(path, self.store_id)
         self.backend.record_index_stamp(tenant, index.space.name, index.seq)
         self._saved[key] = index.seq
 
@@ -223,13 +261,22 @@ class VectorIndexView(VectorIndex):
 
     def warm_up(self, spaces: list[VectorSpace]) -> int:
         """The index files, and for quantized spaces the stored vectors their results are
-        re-scored from (read in label order, i.e. sequentially)."""
+        re-scored from (read in label order, i.e. sequentially). An index file found damaged
+        on the way is rebuilt."""
         total = 0
         with self.lock:
             for space in spaces:
                 for tenant in self.backend.vector_tenants(space.name):
-                    total += self.get(space, tenant).warm_up()
+                    total += self._warm_up_one(space, tenant)
                     if space.quantization != "f32":
                         total += sum(v.nbytes for _, v in
                                      self.backend.scan_vectors(tenant, space.name, BATCH))
         return total
+
+    def _warm_up_one(self, space: VectorSpace, tenant: str) -> int:
+        try:
+            return self.get(space, tenant).warm_up()
+        except CorruptStore as exc:
+            log.warning("vector index %s/%s: %s; rebuilding", space.name, tenant, exc)
+            self.build(space, tenant)
+            return 0
