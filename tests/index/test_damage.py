@@ -6,6 +6,7 @@ the index rebuilt from the stored vectors; a save that cannot write is a ``LoomE
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 import loomdb
+from loomdb.errors import BackendUnavailable
 from loomdb.index import integrity
 
 from ..conftest import unit_vectors
@@ -171,3 +173,58 @@ def test_damage_in_unsampled_pages_of_a_large_file_is_found_by_warm_up_and_check
         problems = db.check()
         assert len(problems) == 1 and "digest mismatch" in problems[0]
         assert_right_answers(db, x)
+
+
+# -- saves that cannot write --------------------------------------------------------------------
+
+def _assert_released_and_right(path: Path, x: np.ndarray) -> None:
+    """The store opens for writing again, and answers right from the tables and the log."""
+    with loomdb.open(path) as again:
+        assert_right_answers(again, x)
+        assert again.vector_search(-x[3], k=1)[0].id == "late"
+
+
+def test_index_folder_that_is_a_file_fails_save_with_a_code(
+        store: tuple[Path, np.ndarray]) -> None:
+    path, x = store
+    shutil.rmtree(path / "index")
+    (path / "index").write_text("not a folder")
+    db = loomdb.open(path)
+    db.add_node("late", vector=-x[3])
+    assert_right_answers(db, x)
+    with pytest.raises(BackendUnavailable) as caught:
+        db.checkpoint()
+    assert caught.value.code == "backend_unavailable"
+    with pytest.raises(BackendUnavailable):
+        db.close()
+    (path / "index").unlink()
+    _assert_released_and_right(path, x)
+
+
+def test_full_disk_fails_save_with_a_code_and_close_still_releases(
+        store: tuple[Path, np.ndarray]) -> None:
+    path, x = store
+    db = loomdb.open(path)
+    db.add_node("late", vector=-x[3])
+    assert_right_answers(db, x)
+    # the temp file faiss writes the new generation to is /dev/full: ENOSPC on write
+    temp = index_dir(path) / f".gen-{db.seq:012d}.faiss.{os.getpid()}.tmp"
+    temp.symlink_to("/dev/full")
+    with pytest.raises(BackendUnavailable, match="cannot save the vector index"):
+        db.close()
+    assert not temp.exists()
+    _assert_released_and_right(path, x)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_index_folder_fails_save_with_a_code(store: tuple[Path, np.ndarray]) -> None:
+    path, x = store
+    db = loomdb.open(path)
+    db.add_node("late", vector=-x[3])
+    index_dir(path).chmod(0o555)
+    try:
+        with pytest.raises(BackendUnavailable):
+            db.close()
+    finally:
+        index_dir(path).chmod(0o755)
+    _assert_released_and_right(path, x)

@@ -8,6 +8,9 @@ to the oldest stamp and no further. Anything wrong with a saved index (missing, 
 damaged, built for other settings or for another store, log purged past it, stamp ahead of the
 store) means: rebuild it; what is checked when, and why, is in ``integrity.py``. ``check``
 rebuilds an index it finds wrong, so it is never served again.
+
+Saving can fail (a full disk, an unwritable folder): that is ``BackendUnavailable``, and the
+store loses nothing, since the log still reaches back to the last saved index.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import IndexSettings
-from ..errors import CorruptStore
+from ..errors import BackendUnavailable, CorruptStore
 from ..filters import FilterNode
 from ..model import Hit, VectorSpace
 from ..storage.base import Backend
@@ -242,7 +245,13 @@ class VectorIndexView(VectorIndex):
             return
         path = self._path(index.space.name, tenant)
         assert path is not None
-        index.save(path, self.store_id)
+        try:
+            index.save(path, self.store_id)
+        except (OSError, RuntimeError) as exc:  # faiss reports write errors as RuntimeError
+            raise BackendUnavailable(
+                f"cannot save the vector index of {index.space.name}/{tenant} in {path}: {exc}; "
+                "no data is lost (it is caught up or rebuilt from the store when next opened)"
+            ) from exc
         self.backend.record_index_stamp(tenant, index.space.name, index.seq)
         self._saved[key] = index.seq
 
