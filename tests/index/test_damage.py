@@ -175,6 +175,25 @@ def test_damage_in_unsampled_pages_of_a_large_file_is_found_by_warm_up_and_check
         assert_right_answers(db, x)
 
 
+# -- temp files of interrupted saves ----------------------------------------------------------
+
+def test_orphan_temp_files_are_removed_at_open(store: tuple[Path, np.ndarray]) -> None:
+    path, x = store
+    ours = [index_dir(path) / ".gen-000000000042.faiss.4242.tmp",
+            index_dir(path) / ".gen-000000000042.npz.4242.tmp",
+            index_dir(path) / ".CURRENT.4242.tmp"]
+    theirs = [index_dir(path) / ".notes.tmp", path / ".CURRENT.4242.tmp"]
+    for temp in ours + theirs:
+        temp.write_bytes(b"half a save")
+    with loomdb.open(path, read_only=True) as db:  # a reader may race a writer's save
+        assert_right_answers(db, x)
+    assert all(temp.exists() for temp in ours + theirs)
+    with loomdb.open(path) as db:
+        assert_right_answers(db, x)
+    assert not any(temp.exists() for temp in ours)
+    assert all(temp.exists() for temp in theirs)
+
+
 # -- saves that cannot write --------------------------------------------------------------------
 
 def _assert_released_and_right(path: Path, x: np.ndarray) -> None:

@@ -23,18 +23,24 @@ index's entries; both rebuild an index found damaged.
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptStore
 
-__all__ = ["FULL_DIGEST_LIMIT", "file_record", "verify_at_load",
+__all__ = ["FULL_DIGEST_LIMIT", "file_record", "remove_orphan_temps", "verify_at_load",
            "verify_fully"]
+
+log = logging.getLogger(__name__)
 
 FULL_DIGEST_LIMIT = 32 * 2**20  # files up to this size are hashed whole at every load
 SAMPLED_PAGES = 256
 PAGE = 4096
 CHUNK = 16 * 2**20
+#: the temp files ``loomdb.files.atomic_write`` leaves when a save is killed: ours only
+ORPHAN_TEMP = re.compile(r"\.(gen-\d+\.(faiss|npz)|CURRENT)\.\d+\.tmp")
 
 FileRecord = dict[str, Any]
 
@@ -75,6 +81,21 @@ def verify_fully(path: Path, record: FileRecord) -> int:
         raise CorruptStore(f"cannot read {path}: {exc}") from exc
     _compare(path, digest, record["blake2b"])
     return done
+
+
+def remove_orphan_temps(directory: Path) -> int:
+    """Delete the temp files killed saves left in the index folder ``directory`` (one level of
+    space folders, one of tenant folders, as the view lays them out). Returns how many."""
+    removed = 0
+    if not directory.is_dir():
+        return 0  # not made yet, or not a folder (saving will say so)
+    for temp in directory.glob("*/*/.*.tmp"):
+        if ORPHAN_TEMP.fullmatch(temp.name) and temp.is_file():
+            temp.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("removed %d temp file(s) of interrupted index saves in %s", removed, directory)
+    return removed
 
 
 def _size(path: Path) -> int:

@@ -10,7 +10,8 @@ store) means: rebuild it; what is checked when, and why, is in ``integrity.py``.
 rebuilds an index it finds wrong, so it is never served again.
 
 Saving can fail (a full disk, an unwritable folder): that is ``BackendUnavailable``, and the
-store loses nothing, since the log still reaches back to the last saved index.
+store loses nothing, since the log still reaches back to the last saved index. Temp files of
+a save killed midway are removed when the store is next opened for writing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..model import Hit, VectorSpace
 from ..storage.base import Backend
 from .base import IndexStats, Labels, Matrix, Progress, VectorIndex
 from .hnsw import HnswIndex
+from .integrity import remove_orphan_temps
 from .search import allow_list_search
 
 __all__ = ["VectorIndexView"]
@@ -39,9 +41,11 @@ CHECK_SAMPLE = 1_000  # stored vectors ``check`` compares with the index's entri
 
 class VectorIndexView(VectorIndex):
     """The faiss HNSW indexes of one store. ``directory`` is ``None`` for memory stores (its
-    indexes live in memory only and ``save`` does nothing)."""
+    indexes live in memory only and ``save`` does nothing). Opened for writing, it removes the
+    temp files of saves a killed process left in ``directory``."""
 
-    def __init__(self, backend: Backend, directory: Path | None, settings: IndexSettings) -> None:
+    def __init__(self, backend: Backend, directory: Path | None, settings: IndexSettings,
+                 *, read_only: bool = False) -> None:
         self.backend = backend
         self.directory = directory
         self.settings = settings
@@ -49,6 +53,8 @@ class VectorIndexView(VectorIndex):
         self._saved: dict[tuple[str, str], int] = {}
         self._store_id: str | None = None
         self.lock = threading.RLock()
+        if directory is not None and not read_only:
+            remove_orphan_temps(directory)  # the lock is ours: no save of another is running
 
     @property
     def store_id(self) -> str | None:
