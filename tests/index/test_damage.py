@@ -135,6 +135,20 @@ def test_truncated_index_file_is_rebuilt(store: tuple[Path, np.ndarray], suffix:
         assert_right_answers(db, x)
 
 
+def test_cli_check_of_a_store_with_a_truncated_npz_reports_ok(
+        store: tuple[Path, np.ndarray]) -> None:
+    from typer.testing import CliRunner
+
+    from loomdb.cli import app
+
+    path, _ = store
+    damaged = generation(path, ".npz")
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    result = CliRunner().invoke(app, ["check", "--store", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"ok": True, "problems": []}
+
+
 @pytest.mark.parametrize("name", ["gen-*.npz", "gen-*.faiss", "CURRENT", "*"])
 def test_missing_index_files_are_rebuilt(store: tuple[Path, np.ndarray], name: str) -> None:
     path, x = store
