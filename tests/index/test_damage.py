@@ -171,8 +171,10 @@ def test_unreadable_current_is_rebuilt(store: tuple[Path, np.ndarray], text: str
         assert db.check() == []
 
 
-def test_damage_in_unsampled_pages_of_a_large_file_is_found_by_warm_up_and_check(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damage_in_unsampled_pages_of_a_large_file_is_found_when_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """By warm_up, by check, and by the first write (which copies the mapped file)."""
     monkeypatch.setattr(integrity, "FULL_DIGEST_LIMIT", 0)  # every file counts as large,
     monkeypatch.setattr(integrity, "PAGE", 16)  # checked at load by a few sampled bytes
     monkeypatch.setattr(integrity, "SAMPLED_PAGES", 1)
@@ -187,6 +189,13 @@ def test_damage_in_unsampled_pages_of_a_large_file_is_found_by_warm_up_and_check
         problems = db.check()
         assert len(problems) == 1 and "digest mismatch" in problems[0]
         assert_right_answers(db, x)
+    _swap_two_vectors(path, x, 7, 150)
+    with loomdb.open(path) as db:  # the first write reads the mapped file whole: checked
+        db.add_node("late", vector=-x[3])
+        assert "digest mismatch" in caplog.text
+        assert_right_answers(db, x)
+        assert db.vector_search(-x[3], k=1)[0].id == "late"
+        assert db.check() == []
 
 
 # -- temp files of interrupted saves ----------------------------------------------------------

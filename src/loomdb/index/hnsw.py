@@ -159,9 +159,15 @@ class HnswIndex:
         return wrong
 
     def _own_memory(self) -> None:
-        """Swap a memory-mapped index for an owned copy before anything resizes it."""
+        """Swap a memory-mapped index for an owned copy before anything resizes it. The whole
+        file is read anyway, so its full digest is checked first (``CorruptStore``)."""
         if self._mapped_from is not None:
-            self._faiss = faiss.read_index(str(self._mapped_from))
+            if self._file is not None:
+                verify_fully(*self._file)
+            try:
+                self._faiss = faiss.read_index(str(self._mapped_from))
+            except RuntimeError as exc:
+                raise CorruptStore(f"cannot read {self._mapped_from}: {exc}") from exc
             self._faiss.hnsw.efConstruction = self.settings.ef_construction
             self._mapped_from = None
 

@@ -26,7 +26,7 @@ from ..config import IndexSettings
 from ..errors import BackendUnavailable, CorruptStore
 from ..filters import FilterNode
 from ..model import Hit, VectorSpace
-from ..storage.base import Backend
+from ..storage.base import Backend, Change
 from .base import IndexStats, Labels, Matrix, Progress, VectorIndex
 from .hnsw import HnswIndex
 from .integrity import remove_orphan_temps
@@ -204,6 +204,18 @@ class VectorIndexView(VectorIndex):
             changes = self.backend.vector_changes(tenant, index.space.name, index.seq)
         except CorruptStore:
             return self.build(index.space, tenant)
+        try:
+            self._apply(index, tenant, changes)
+        except CorruptStore as exc:  # its saved file found damaged, or labels gone backwards
+            log.warning("vector index %s/%s: %s; rebuilding", index.space.name, tenant, exc)
+            return self.build(index.space, tenant)
+        index.seq = max([current] + [c.seq for c in changes])
+        if index.dead_ratio > self.settings.compact_ratio or index.needs_retraining:
+            return self.build(index.space, tenant)
+        return index
+
+    def _apply(self, index: HnswIndex, tenant: str, changes: list[Change]) -> None:
+        """Tombstone the removed vectors of ``changes``, add the added ones."""
         deleted = [c.label for c in changes if c.op == "del"]
         added = [c.label for c in changes if c.op == "add"]
         if deleted:
@@ -213,10 +225,6 @@ class VectorIndexView(VectorIndex):
                 tenant, index.space.name, added[start : start + BATCH]
             )
             index.add(labels, vectors)
-        index.seq = max([current] + [c.seq for c in changes])
-        if index.dead_ratio > self.settings.compact_ratio or index.needs_retraining:
-            return self.build(index.space, tenant)
-        return index
 
     def save(self) -> None:
         """Bring every index with pending changes up to date, persist it, then purge the log.
