@@ -160,9 +160,15 @@ def test_missing_index_files_are_rebuilt(store: tuple[Path, np.ndarray], name: s
     assert (index_dir(path) / "CURRENT").exists()  # saved again on close
 
 
-@pytest.mark.parametrize("text", ["", "[]", '{"seq": 1}', "{not json"])
+@pytest.mark.parametrize("text", ["", "[]", '{"seq": 1}', "{not json", "no count", "bad seq"])
 def test_unreadable_current_is_rebuilt(store: tuple[Path, np.ndarray], text: str) -> None:
     path, x = store
+    current = json.loads((index_dir(path) / "CURRENT").read_text())
+    if text == "no count":
+        del current["count"]
+        text = json.dumps(current)
+    elif text == "bad seq":
+        text = json.dumps({**current, "seq": "x"})
     (index_dir(path) / "CURRENT").write_text(text)
     with loomdb.open(path) as db:
         assert_right_answers(db, x)

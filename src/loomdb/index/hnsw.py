@@ -286,11 +286,12 @@ class HnswIndex:
             _check_current(current, space, store)
             index = cls(space, settings)
             index._read_files(directory, current)
+            count, seq, trained_on = (int(current[key]) for key in ("count", "seq", "trained_on"))
         except UNREADABLE as exc:
             raise CorruptStore(f"cannot load vector index in {directory}: {exc}") from exc
-        if not index._consistent(int(current["count"])):
+        if not index._consistent(count):
             raise CorruptStore(f"vector index in {directory} disagrees with its labels")
-        index.seq, index.trained_on = int(current["seq"]), int(current["trained_on"])
+        index.seq, index.trained_on = seq, trained_on
         return index
 
     def _read_files(self, directory: Path, current: dict[str, Any]) -> None:
