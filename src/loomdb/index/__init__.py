@@ -25,4 +25,4 @@ def open_index(backend: Backend, directory: Path | None, settings: StoreSettings
     memory only)."""
     if backend.native_vectors:
         return PgvectorIndex(backend, read_only=settings.read_only)
-    return VectorIndexView(backend, directory, settings.index)
+    return VectorIndexView(backend, directory, settings.index, read_only=settings.read_only)

@@ -10,12 +10,17 @@ three are re-scored exactly by the caller.
 A saved index is loaded with its vectors memory-mapped, so opening a large store costs
 milliseconds and pages come in as queries touch them. faiss cannot grow a mapped index (it
 aborts the process), so the first ``add`` re-reads the file into owned memory.
+
+``CURRENT`` names the generation and records what it must be: the vector space settings, the
+identity of the store it indexes, its entry count, and each file's size and digests
+(``integrity.py``); a saved index that differs in any of these is not loaded.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,7 @@ from ..errors import CorruptStore
 from ..files import atomic_write, fsync_directory
 from ..model import VectorSpace
 from ..similarity import normalized
+from .integrity import FileRecord, file_record, verify_at_load, verify_fully
 
 __all__ = ["HnswIndex"]
 
@@ -37,6 +43,10 @@ FAISS_METRIC = {"cosine": faiss.METRIC_INNER_PRODUCT, "ip": faiss.METRIC_INNER_P
                 "l2": faiss.METRIC_L2}
 SCALAR = {"f16": faiss.ScalarQuantizer.QT_fp16, "i8": faiss.ScalarQuantizer.QT_8bit}
 BUILD_THREADS = os.cpu_count() or 1
+FORMAT = 2  # of CURRENT: 2 added the store identity, the entry count and the file digests
+#: what reading damaged index files can raise (faiss raises RuntimeError)
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError,
+              zipfile.BadZipFile)
 
 
 class HnswIndex:
@@ -52,6 +62,7 @@ class HnswIndex:
         self._alive_bitmap: npt.NDArray[np.uint8] | None = None
         self._faiss: Any = self._new_faiss()
         self._mapped_from: Path | None = None  # the file a memory-mapped index came from
+        self._file: tuple[Path, FileRecord] | None = None  # the saved file it was read from
 
     def _new_faiss(self) -> Any:
         dim, m = self.space.dim, self.settings.m
@@ -118,19 +129,45 @@ class HnswIndex:
 
     def warm_up(self) -> int:
         """Read a memory-mapped index's file once, sequentially, so that queries find its
-        pages in memory instead of faulting them in from disk one by one. Returns bytes read."""
-        if self._mapped_from is None:
+        pages in memory instead of faulting them in from disk one by one, verifying its full
+        digest on the way (``CorruptStore`` if it differs). Returns bytes read."""
+        if self._mapped_from is None or self._file is None:
             return 0
-        done = 0
-        with open(self._mapped_from, "rb", buffering=0) as handle:
-            while chunk := handle.read(16 * 2**20):
-                done += len(chunk)
-        return done
+        return verify_fully(*self._file)
+
+    def verify_file(self) -> None:
+        """``CorruptStore`` unless the saved file this index was read from (if any) is whole:
+        its full digest, which loading checks only for small files."""
+        if self._file is not None:
+            verify_fully(*self._file)
+
+    def mismatched(self, labels: Labels, vectors: Matrix) -> Labels:
+        """Those of ``labels`` (stored ``vectors``) whose entry in the index is missing or is
+        not what indexing the stored vector gives: a damaged or foreign index."""
+        positions = np.searchsorted(self.labels, labels)
+        held = positions < len(self.labels)
+        held[held] = self.labels[positions[held]] == labels[held]
+        data = self.prepare(vectors[held])
+        if self.space.quantization != "b1":  # the entry as the index's codec encodes it
+            storage = self._faiss.storage
+            data = storage.sa_decode(storage.sa_encode(data))
+        entries = np.stack([self._faiss.reconstruct(int(p)) for p in positions[held]]) \
+            if held.any() else data
+        same = np.all(np.abs(entries.astype(np.float32) - data.astype(np.float32)) <= 1e-6,
+                      axis=1)
+        wrong: Labels = np.concatenate([labels[~held], labels[held][~same]])
+        return wrong
 
     def _own_memory(self) -> None:
-        """Swap a memory-mapped index for an owned copy before anything resizes it."""
+        """Swap a memory-mapped index for an owned copy before anything resizes it. The whole
+        file is read anyway, so its full digest is checked first (``CorruptStore``)."""
         if self._mapped_from is not None:
-            self._faiss = faiss.read_index(str(self._mapped_from))
+            if self._file is not None:
+                verify_fully(*self._file)
+            try:
+                self._faiss = faiss.read_index(str(self._mapped_from))
+            except RuntimeError as exc:
+                raise CorruptStore(f"cannot read {self._mapped_from}: {exc}") from exc
             self._faiss.hnsw.efConstruction = self.settings.ef_construction
             self._mapped_from = None
 
@@ -208,17 +245,22 @@ class HnswIndex:
 
     # -- persistence -----------------------------------------------------------------------
 
-    def save(self, directory: Path) -> None:
-        """Write this index as a new generation, then point ``CURRENT`` at it atomically."""
+    def save(self, directory: Path, store: str | None) -> None:
+        """Write this index as a new generation, then point ``CURRENT`` at it atomically,
+        stamped with the identity of the ``store`` it indexes and its files' digests."""
         directory.mkdir(parents=True, exist_ok=True)
         stem = f"gen-{self.seq:012d}"
         write = faiss.write_index_binary if self.space.quantization == "b1" else faiss.write_index
-        atomic_write(directory / f"{stem}.faiss", lambda p: write(self._faiss, str(p)))
+        faiss_path, npz_path = directory / f"{stem}.faiss", directory / f"{stem}.npz"
+        atomic_write(faiss_path, lambda p: write(self._faiss, str(p)))
+        self._file = (faiss_path, file_record(faiss_path))
         if self._mapped_from is not None:
-            self._mapped_from = directory / f"{stem}.faiss"  # the old file is about to go
-        atomic_write(directory / f"{stem}.npz", lambda p: _save_npz(p, self))
-        current = {"seq": self.seq, "stem": stem, "space": _space_key(self.space),
-                   "trained_on": self.trained_on}
+            self._mapped_from = faiss_path  # the old file is about to go
+        atomic_write(npz_path, lambda p: _save_npz(p, self))
+        current = {"format": FORMAT, "seq": self.seq, "stem": stem,
+                   "space": _space_key(self.space), "trained_on": self.trained_on,
+                   "store": store, "count": len(self.labels),
+                   "files": {"faiss": self._file[1], "npz": file_record(npz_path)}}
         atomic_write(directory / "CURRENT", lambda p: _write_text(p, json.dumps(current)))
         for old in directory.glob("gen-*"):
             if not old.name.startswith(stem + "."):
@@ -230,33 +272,57 @@ class HnswIndex:
         """The seq the saved index in ``directory`` covers; ``CorruptStore`` if there is none."""
         try:
             return int(json.loads((directory / "CURRENT").read_text())["seq"])
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CorruptStore(f"no readable vector index in {directory}") from exc
 
     @classmethod
-    def load(cls, directory: Path, space: VectorSpace, settings: IndexSettings) -> HnswIndex:
-        """The generation ``CURRENT`` names; ``CorruptStore`` if absent, unreadable or built
-        for other space settings (the caller then rebuilds)."""
+    def load(cls, directory: Path, space: VectorSpace, settings: IndexSettings,
+             store: str | None) -> HnswIndex:
+        """The generation ``CURRENT`` names; ``CorruptStore`` if absent, unreadable, damaged
+        (sizes, digests, entry counts), built for other space settings or for another
+        ``store`` (the caller then rebuilds)."""
         try:
             current = json.loads((directory / "CURRENT").read_text())
-            if current["space"] != _space_key(space):
-                raise CorruptStore("index was built for other vector space settings")
-            stem = current["stem"]
+            _check_current(current, space, store)
             index = cls(space, settings)
-            path = directory / f"{stem}.faiss"
-            if space.quantization == "b1":
-                index._faiss = faiss.read_index_binary(str(path))
-            else:
-                index._faiss = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
-                index._mapped_from = path
-            with np.load(directory / f"{stem}.npz") as arrays:
-                index.labels, index.dead = arrays["labels"], arrays["dead"]
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            index._read_files(directory, current)
+            count, seq, trained_on = (int(current[key]) for key in ("count", "seq", "trained_on"))
+        except UNREADABLE as exc:
             raise CorruptStore(f"cannot load vector index in {directory}: {exc}") from exc
-        if index._faiss.ntotal != len(index.labels):
+        if not index._consistent(count):
             raise CorruptStore(f"vector index in {directory} disagrees with its labels")
-        index.seq, index.trained_on = int(current["seq"]), int(current["trained_on"])
+        index.seq, index.trained_on = seq, trained_on
         return index
+
+    def _read_files(self, directory: Path, current: dict[str, Any]) -> None:
+        stem, files = current["stem"], current["files"]
+        path, npz = directory / f"{stem}.faiss", directory / f"{stem}.npz"
+        verify_at_load(path, files["faiss"])
+        verify_at_load(npz, files["npz"])
+        if self.space.quantization == "b1":
+            self._faiss = faiss.read_index_binary(str(path))
+        else:
+            self._faiss = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+            self._mapped_from = path
+        self._file = (path, files["faiss"])
+        with np.load(npz) as arrays:
+            self.labels, self.dead = arrays["labels"], arrays["dead"]
+
+    def _consistent(self, count: int) -> bool:
+        """Entries, labels and tombstones agree in number and type; labels strictly ascend."""
+        return (self._faiss.ntotal == len(self.labels) == len(self.dead) == count
+                and self.labels.dtype == np.int64 and self.dead.dtype == bool
+                and bool(np.all(self.labels[1:] > self.labels[:-1])))
+
+
+def _check_current(current: dict[str, Any], space: VectorSpace, store: str | None) -> None:
+    """``CorruptStore`` unless ``CURRENT`` describes an index of ``space`` in ``store``."""
+    if not isinstance(current, dict) or current.get("format") != FORMAT:
+        raise CorruptStore("index was saved in another format")
+    if current["space"] != _space_key(space):
+        raise CorruptStore("index was built for other vector space settings")
+    if current["store"] != store:
+        raise CorruptStore("index was built for another store")
 
 
 def _positions_of(labels: Labels, wanted: Labels) -> Labels:

@@ -5,7 +5,13 @@ An index is loaded from disk (or built from the stored vectors) the first time i
 then caught up from the change log before every search. ``save`` writes each changed index as
 a new generation and records its stamp in the backend, which lets the backend purge the log up
 to the oldest stamp and no further. Anything wrong with a saved index (missing, unreadable,
-built for other settings, log purged past it, stamp ahead of the store) means: rebuild it.
+damaged, built for other settings or for another store, log purged past it, stamp ahead of the
+store) means: rebuild it; what is checked when, and why, is in ``integrity.py``. ``check``
+rebuilds an index it finds wrong, so it is never served again.
+
+Saving can fail (a full disk, an unwritable folder): that is ``BackendUnavailable``, and the
+store loses nothing, since the log still reaches back to the last saved index. Temp files of
+a save killed midway are removed when the store is next opened for writing.
 """
 
 from __future__ import annotations
@@ -17,31 +23,46 @@ from pathlib import Path
 import numpy as np
 
 from ..config import IndexSettings
-from ..errors import CorruptStore
+from ..errors import BackendUnavailable, CorruptStore
 from ..filters import FilterNode
 from ..model import Hit, VectorSpace
-from ..storage.base import Backend
+from ..storage.base import Backend, Change
 from .base import IndexStats, Labels, Matrix, Progress, VectorIndex
 from .hnsw import HnswIndex
+from .integrity import remove_orphan_temps
 from .search import allow_list_search
 
 __all__ = ["VectorIndexView"]
 
 log = logging.getLogger(__name__)
 BATCH = 50_000  # vectors read from the backend at a time while building or catching up
+CHECK_SAMPLE = 1_000  # stored vectors ``check`` compares with the index's entries
 
 
 class VectorIndexView(VectorIndex):
     """The faiss HNSW indexes of one store. ``directory`` is ``None`` for memory stores (its
-    indexes live in memory only and ``save`` does nothing)."""
+    indexes live in memory only and ``save`` does nothing). Opened for writing, it removes the
+    temp files of saves a killed process left in ``directory``."""
 
-    def __init__(self, backend: Backend, directory: Path | None, settings: IndexSettings) -> None:
+    def __init__(self, backend: Backend, directory: Path | None, settings: IndexSettings,
+                 *, read_only: bool = False) -> None:
         self.backend = backend
         self.directory = directory
         self.settings = settings
         self._indexes: dict[tuple[str, str], HnswIndex] = {}
         self._saved: dict[tuple[str, str], int] = {}
+        self._store_id: str | None = None
         self.lock = threading.RLock()
+        if directory is not None and not read_only:
+            remove_orphan_temps(directory)  # the lock is ours: no save of another is running
+
+    @property
+    def store_id(self) -> str | None:
+        """The identity of the store, stamped on its saved indexes (one copied from another
+        store is not loaded)."""
+        if self._store_id is None:
+            self._store_id = self.backend.store_id()
+        return self._store_id
 
     def _path(self, space: str, tenant: str) -> Path | None:
         return None if self.directory is None else self.directory / space / tenant
@@ -104,17 +125,42 @@ class VectorIndexView(VectorIndex):
                               bytes=index.nbytes, seq=index.seq)
 
     def check(self, spaces: list[VectorSpace]) -> list[str]:
+        """Each index is checked whole: its saved file's full digest, its labels against the
+        stored ones, and a sample of stored vectors against its entries. One found wrong is
+        rebuilt from the stored vectors (and saved at the next checkpoint)."""
         problems = []
         for space in spaces:
             for tenant in self.backend.vector_tenants(space.name):
-                with self.lock:
-                    index = self.get(space, tenant)
-                    live = np.sort(index.labels[~index.dead])
-                stored = self.backend.vector_labels(tenant, space.name, None)
-                if not np.array_equal(live, stored):
-                    problems.append(f"index {space.name}/{tenant} holds {len(live)} vectors, "
-                                    f"the store {len(stored)}")
+                problem = self._problem(space, tenant)
+                if problem is not None:
+                    with self.lock:
+                        self.build(space, tenant)
+                    problems.append(f"index {space.name}/{tenant} {problem}; rebuilt from the "
+                                    "stored vectors")
         return problems
+
+    def _problem(self, space: VectorSpace, tenant: str) -> str | None:
+        """What is wrong with the index of (space, tenant), or ``None``."""
+        with self.lock:
+            index = self.get(space, tenant)
+            try:
+                index.verify_file()
+            except CorruptStore as exc:
+                return f"is damaged ({exc})"
+            live = np.sort(index.labels[~index.dead])
+        stored = self.backend.vector_labels(tenant, space.name, None)
+        if not np.array_equal(live, stored):
+            return f"holds {len(live)} vectors, the store {len(stored)}"
+        sample = np.random.default_rng().choice(stored, min(len(stored), CHECK_SAMPLE),
+                                                replace=False)
+        labels, vectors = self.backend.vectors_by_label(tenant, space.name,
+                                                        np.sort(sample).tolist())
+        with self.lock:
+            wrong = index.mismatched(labels, vectors)
+        if len(wrong):
+            return (f"differs from the stored vectors at {len(wrong)} of {len(labels)} sampled "
+                    f"labels (e.g. {int(wrong[0])})")
+        return None
 
     # -- loading, building and catching up -------------------------------------------------
 
@@ -122,7 +168,7 @@ class VectorIndexView(VectorIndex):
         path = self._path(space.name, tenant)
         if path is not None and (path / "CURRENT").exists():
             try:
-                index = HnswIndex.load(path, space, self.settings)
+                index = HnswIndex.load(path, space, self.settings, self.store_id)
                 if index.seq <= self.backend.seq():
                     self._saved[(space.name, tenant)] = index.seq
                     return index
@@ -147,6 +193,7 @@ class VectorIndexView(VectorIndex):
                 progress(len(index.labels), max(total, len(index.labels)))
         index.seq = seq
         self._indexes[(space.name, tenant)] = index
+        self._saved.pop((space.name, tenant), None)  # replaces the saved one, even at its seq
         return index
 
     def _catch_up(self, index: HnswIndex, tenant: str) -> HnswIndex:
@@ -157,6 +204,18 @@ class VectorIndexView(VectorIndex):
             changes = self.backend.vector_changes(tenant, index.space.name, index.seq)
         except CorruptStore:
             return self.build(index.space, tenant)
+        try:
+            self._apply(index, tenant, changes)
+        except CorruptStore as exc:  # its saved file found damaged, or labels gone backwards
+            log.warning("vector index %s/%s: %s; rebuilding", index.space.name, tenant, exc)
+            return self.build(index.space, tenant)
+        index.seq = max([current] + [c.seq for c in changes])
+        if index.dead_ratio > self.settings.compact_ratio or index.needs_retraining:
+            return self.build(index.space, tenant)
+        return index
+
+    def _apply(self, index: HnswIndex, tenant: str, changes: list[Change]) -> None:
+        """Tombstone the removed vectors of ``changes``, add the added ones."""
         deleted = [c.label for c in changes if c.op == "del"]
         added = [c.label for c in changes if c.op == "add"]
         if deleted:
@@ -166,10 +225,6 @@ class VectorIndexView(VectorIndex):
                 tenant, index.space.name, added[start : start + BATCH]
             )
             index.add(labels, vectors)
-        index.seq = max([current] + [c.seq for c in changes])
-        if index.dead_ratio > self.settings.compact_ratio or index.needs_retraining:
-            return self.build(index.space, tenant)
-        return index
 
     def save(self) -> None:
         """Bring every index with pending changes up to date, persist it, then purge the log.
@@ -204,7 +259,13 @@ class VectorIndexView(VectorIndex):
             return
         path = self._path(index.space.name, tenant)
         assert path is not None
-        index.save(path)
+        try:
+            index.save(path, self.store_id)
+        except (OSError, RuntimeError) as exc:  # faiss reports write errors as RuntimeError
+            raise BackendUnavailable(
+                f"cannot save the vector index of {index.space.name}/{tenant} in {path}: {exc}; "
+                "no data is lost (it is caught up or rebuilt from the store when next opened)"
+            ) from exc
         self.backend.record_index_stamp(tenant, index.space.name, index.seq)
         self._saved[key] = index.seq
 
@@ -223,13 +284,22 @@ class VectorIndexView(VectorIndex):
 
     def warm_up(self, spaces: list[VectorSpace]) -> int:
         """The index files, and for quantized spaces the stored vectors their results are
-        re-scored from (read in label order, i.e. sequentially)."""
+        re-scored from (read in label order, i.e. sequentially). An index file found damaged
+        on the way is rebuilt."""
         total = 0
         with self.lock:
             for space in spaces:
                 for tenant in self.backend.vector_tenants(space.name):
-                    total += self.get(space, tenant).warm_up()
+                    total += self._warm_up_one(space, tenant)
                     if space.quantization != "f32":
                         total += sum(v.nbytes for _, v in
                                      self.backend.scan_vectors(tenant, space.name, BATCH))
         return total
+
+    def _warm_up_one(self, space: VectorSpace, tenant: str) -> int:
+        try:
+            return self.get(space, tenant).warm_up()
+        except CorruptStore as exc:
+            log.warning("vector index %s/%s: %s; rebuilding", space.name, tenant, exc)
+            self.build(space, tenant)
+            return 0
