@@ -19,10 +19,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from ...errors import ExtractionFailed, InvalidInput, LimitExceeded, NotFound
+from ...errors import ExtractionFailed, InvalidInput
 from .base import PARSERS, ExtractedDocument, ExtractLimits, Page
 from .html import html_document
 from .pdf import extract_pdf
+from .source import check_size, open_source, stat_source
 from .text import decode_text, detect_media_type, text_document
 
 __all__ = ["ExtractLimits", "ExtractedDocument", "Page", "extract", "extract_text"]
@@ -77,43 +78,31 @@ def extract_text(text: str, *, media_type: str = "text/plain",
 def _extract_path(source: str | os.PathLike[str], media_type: str | None, password: str | None,
                   parser: str, limits: ExtractLimits) -> ExtractedDocument:
     name = os.fspath(source)
-    path = Path(name)
-    try:
-        stat = path.stat()
-    except FileNotFoundError as exc:
-        raise NotFound(f"{name}: no such file") from exc
-    except OSError as exc:
-        raise InvalidInput(f"{name}: cannot be read ({exc.strerror or exc})") from exc
-    if path.is_dir():
-        raise InvalidInput(f"{name}: is a directory; extract reads one file at a time")
-    if not path.is_file():
-        raise InvalidInput(f"{name}: is not a regular file")
-    _check_size(name, stat.st_size, limits)
-    kind, data = _read(path, name, media_type, limits)
+    size = stat_source(name, limits).st_size
+    kind, data = _read(name, media_type, limits)
     if kind == "application/pdf":
-        return _pdf(str(path.resolve()), name, stat.st_size, password, parser, limits)
-    _check_size(name, len(data), limits)  # the file may have grown since stat
+        return _pdf(str(Path(name).resolve()), name, size, password, parser, limits)
+    check_size(name, len(data), limits)  # the file may have grown since stat
     return _in_process(data, name, kind, parser)
 
 
-def _read(path: Path, name: str, media_type: str | None,
-          limits: ExtractLimits) -> tuple[str, bytes]:
+def _read(name: str, media_type: str | None, limits: ExtractLimits) -> tuple[str, bytes]:
     """The file's media type, and its bytes unless it is a PDF (the worker reads those)."""
-    try:
-        with path.open("rb") as handle:
+    with open_source(name, limits) as handle:
+        try:
             head = handle.read(HEAD_BYTES)
             kind = detect_media_type(name, head, media_type)
             if kind == "application/pdf":
                 return kind, b""
             return kind, head + handle.read(limits.max_bytes + 1 - len(head))
-    except PermissionError as exc:
-        raise InvalidInput(f"{name}: permission denied") from exc
+        except OSError as exc:
+            raise InvalidInput(f"{name}: cannot be read ({exc.strerror or exc})") from exc
 
 
 def _extract_bytes(data: bytes, media_type: str | None, password: str | None, parser: str,
                    limits: ExtractLimits) -> ExtractedDocument:
     name = "<bytes>"
-    _check_size(name, len(data), limits)
+    check_size(name, len(data), limits)
     kind = detect_media_type(None, data[:HEAD_BYTES], media_type)
     if kind != "application/pdf":
         return _in_process(data, name, kind, parser)
@@ -140,8 +129,3 @@ def _in_process(data: bytes, name: str, media_type: str, parser: str) -> Extract
         return html_document(data, name)
     warnings = ("the file is empty",) if not data else ()
     return text_document(decode_text(data, name), name, media_type, warnings=warnings)
-
-
-def _check_size(name: str, size: int, limits: ExtractLimits) -> None:
-    if size > limits.max_bytes:
-        raise LimitExceeded(f"{name}: {size:,} bytes exceeds max_bytes={limits.max_bytes:,}")
