@@ -135,14 +135,16 @@ def ingest_text(
     ctx: Context, text: str, *, title: str | None = None,
     document_id: str | None = None, media_type: str = "text/plain",
     chunking: ChunkSettings | None = None, props: JSONObject | None = None,
+    limits: ExtractLimits | None = None,
 ) -> IngestResult:
-    """Ingest a text given directly; its id is its content hash unless ``document_id``."""
-    run = _Ingestion(ctx.store, ctx.provider, chunking or ChunkSettings(), None, None)
+    """Ingest a text given directly; its id is its content hash unless ``document_id``.
+    ``LimitExceeded`` for a text over ``limits.max_chars``, before any work is done."""
+    run = _Ingestion(ctx.store, ctx.provider, chunking or ChunkSettings(), limits, None)
+    started = time.perf_counter()
+    document = extract_text(text, media_type=media_type, title=title, limits=limits)
+    stages = {"extract": time.perf_counter() - started}
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     doc_id = document_id or f"doc:text:{digest[:16]}"
-    started = time.perf_counter()
-    document = extract_text(text, media_type=media_type, title=title)
-    stages = {"extract": time.perf_counter() - started}
     return _store(run, doc_id, "<text>", digest, document, stages, props or {})
 
 

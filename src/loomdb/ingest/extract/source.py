@@ -19,7 +19,7 @@ from typing import BinaryIO
 from ...errors import InvalidInput, LimitExceeded, NotFound, UnsupportedFormat
 from .base import ExtractLimits
 
-__all__ = ["check_size", "file_hash", "open_source", "stat_source"]
+__all__ = ["check_chars", "check_size", "file_hash", "open_source", "stat_source"]
 
 BLOCK = 1 << 20
 _KINDS = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
@@ -85,6 +85,12 @@ def file_hash(name: str, limits: ExtractLimits) -> str:
 def check_size(name: str, size: int, limits: ExtractLimits) -> None:
     if size > limits.max_bytes:
         raise LimitExceeded(f"{name}: {size:,} bytes exceeds max_bytes={limits.max_bytes:,}")
+
+
+def check_chars(name: str, chars: int, limits: ExtractLimits) -> None:
+    if chars > limits.max_chars:
+        raise LimitExceeded(
+            f"{name}: {chars:,} characters of text exceeds max_chars={limits.max_chars:,}")
 
 
 def _check_status(name: str, status: os.stat_result, limits: ExtractLimits) -> None:
