@@ -254,13 +254,14 @@ class Database(Store):
     ) -> list[pipeline.IngestResult]:
         """Ingest files, directories (their PDF, text, Markdown and HTML files) or, with
         ``text=``, a text; one result per source. Unchanged files are skipped; a file that
-        fails is reported in its result (raised with ``strict``). Enrichment (embeddings,
+        fails is reported in its result (raised with ``strict``). ``limits`` bounds each file
+        and a ``text=`` (``LimitExceeded`` past ``max_chars``). Enrichment (embeddings,
         entities, summaries) is queued for the weaver in the same transaction."""
         if text is not None and not isinstance(text, str):
             raise InvalidInput("text= must be a string")
         if text is not None:
             results = [pipeline.ingest_text(self.context, text, title=title, document_id=id,
-                                            chunking=chunking)]
+                                            chunking=chunking, limits=limits)]
         else:
             if sources is None:
                 raise InvalidInput("ingest() needs paths or text=")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -11,6 +12,7 @@ from loomdb.config import shared_data_dir
 from loomdb.errors import InvalidInput
 from loomdb.ingest.chunking import ChunkSettings, chunk_pages
 from loomdb.ml import MiniLMEmbedder
+from loomdb.ml.sentences import MAX_RUN
 
 pytestmark = pytest.mark.ml
 
@@ -72,3 +74,40 @@ def test_bad_settings_are_refused() -> None:
         ChunkSettings(min_tokens=300, max_tokens=100)
     with pytest.raises(InvalidInput):
         ChunkSettings(cut_percentile=120)
+
+
+def test_a_normal_document_chunks_as_before_the_run_limit(
+        embedder: MiniLMEmbedder, squad_articles: list[list[str]]) -> None:
+    """Prose, a 200-character URL and a table: nothing here is an over-long run, so the
+    chunks are the ones chunking gave before runs were cut (recorded from that code)."""
+    paragraphs = [p for article in squad_articles[:2] for p in article[:3]]
+    extra = ("# Sources\n\nSee https://example.org/" + "a1b2c3d4/" * 20 + "index.html?ref=docs"
+             " for the archive.\n\n| year | event |\n|------|-------|\n"
+             "| 911 | Treaty of Saint-Clair-sur-Epte |\n")
+    text = "\n\n".join(paragraphs) + "\n\n" + extra
+    chunks = chunk_pages([Page(1, text, 0)], embedder)
+    assert [[c.start, c.end, c.tokens] for c in chunks] == [
+        [0, 1021, 209], [1022, 2171, 216], [2173, 2522, 88], [2524, 3799, 221],
+        [3800, 4128, 55], [4129, 4467, 57], [4469, 4796, 198]]
+
+
+@pytest.mark.timeout(60)
+def test_an_overlong_run_is_cut_by_length_and_the_prose_around_it_by_meaning(
+        embedder: MiniLMEmbedder) -> None:
+    prose = "Alice met Bob in Paris. They had coffee by the river."
+    text = f"{prose}\n\n{'#' * 100_000}\n\n{prose}"
+    started = time.monotonic()
+    chunks = chunk_pages([Page(1, text, 0)], embedder, ChunkSettings(max_tokens=128))
+    assert time.monotonic() - started < 20  # 10,000 "#" alone took 10 s before
+    assert chunks[0].text == prose and chunks[-1].text == prose
+    assert all(c.tokens <= 128 and len(c.text) <= MAX_RUN for c in chunks)
+    assert "".join(c.text for c in chunks[1:-1]) == "#" * 100_000
+
+
+def test_a_word_over_max_tokens_is_cut_to_fit(embedder: MiniLMEmbedder) -> None:
+    text = "Before the run. " + "#" * 400 + " after the run."
+    chunks = chunk_pages([Page(1, text, 0)], embedder, ChunkSettings(min_tokens=4,
+                                                                      max_tokens=100))
+    assert all(c.tokens <= 100 for c in chunks)
+    assert all(text[c.start:c.end] == c.text for c in chunks)
+    assert text.count("#") == sum(c.text.count("#") for c in chunks)

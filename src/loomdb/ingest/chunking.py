@@ -5,6 +5,11 @@ similarity between neighbouring sentences drops (below the page's own ``cut_perc
 below ``threshold`` when one is set), as long as the chunk already holds ``min_tokens``; it
 always ends before it would pass ``max_tokens``. Chunks never cross pages, so each cites one
 page, and every chunk keeps its character span so an answer can point at it.
+
+A whitespace-free run longer than ``MAX_RUN`` characters (``####...``, base64, a hex dump) is
+not prose: it is cut by length into chunks of its own, without embedding it, and the prose on
+either side is chunked by meaning. A single word over ``max_tokens`` is cut the same way. So
+chunking costs time in proportion to the text, and no chunk exceeds ``max_tokens``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from ..errors import InvalidInput
 from ..ml.bridge import Embedder, Matrix
-from ..ml.sentences import split_sentences
+from ..ml.sentences import MAX_RUN, long_runs, split_sentences
 
 __all__ = ["Chunk", "ChunkSettings", "PageText", "chunk_pages"]
 
@@ -95,7 +100,21 @@ def chunk_pages(
 def _chunk_page(
     text: str, embedder: Embedder, settings: ChunkSettings
 ) -> list[tuple[int, int, int]]:
-    pieces = _pieces(text, embedder, settings.max_tokens)
+    """The prose between over-long runs chunked by meaning, each run cut by length."""
+    spans: list[tuple[int, int, int]] = []
+    cursor = 0
+    for start, end in long_runs(text):
+        spans += _chunk_prose(text, cursor, start, embedder, settings)
+        spans += [(p.start, p.end, p.tokens)
+                  for p in _cut_run(text, start, end, embedder, settings.max_tokens)]
+        cursor = end
+    return spans + _chunk_prose(text, cursor, len(text), embedder, settings)
+
+
+def _chunk_prose(
+    text: str, start: int, end: int, embedder: Embedder, settings: ChunkSettings
+) -> list[tuple[int, int, int]]:
+    pieces = _pieces(text, start, end, embedder, settings.max_tokens)
     if not pieces:
         return []
     if len(pieces) == 1:
@@ -108,16 +127,17 @@ def _chunk_page(
     return _group(pieces, links, cut_below, settings)
 
 
-def _pieces(text: str, embedder: Embedder, max_tokens: int) -> list[_Piece]:
-    """Sentences, with any sentence longer than ``max_tokens`` cut at word boundaries."""
-    spans = split_sentences(text)
+def _pieces(text: str, start: int, end: int, embedder: Embedder, max_tokens: int) -> list[_Piece]:
+    """Sentences of ``text[start:end]``, any longer than ``max_tokens`` cut at word
+    boundaries."""
+    spans = [(start + a, start + b) for a, b in split_sentences(text[start:end])]
     counts = embedder.count_tokens([text[a:b] for a, b in spans])
     pieces: list[_Piece] = []
-    for (start, end), tokens in zip(spans, counts, strict=True):
+    for (a, b), tokens in zip(spans, counts, strict=True):
         if tokens <= max_tokens:
-            pieces.append(_Piece(start, end, tokens))
+            pieces.append(_Piece(a, b, tokens))
         else:
-            pieces.extend(_split_long(text, start, end, tokens, embedder, max_tokens))
+            pieces.extend(_split_long(text, a, b, tokens, embedder, max_tokens))
     return pieces
 
 
@@ -137,8 +157,26 @@ def _split_long(
             if count <= max_tokens or size == 1:
                 break
             size = max(size // 2, 1)
-        pieces.append(_Piece(a, b, count))
+        if count <= max_tokens:
+            pieces.append(_Piece(a, b, count))
+        else:  # one word alone is too long
+            pieces.extend(_cut_run(text, a, b, embedder, max_tokens))
         i += size
+    return pieces
+
+
+def _cut_run(text: str, start: int, end: int, embedder: Embedder, max_tokens: int) -> list[_Piece]:
+    """Cut a whitespace-free run into pieces of at most ``MAX_RUN`` characters and
+    ``max_tokens`` tokens, shrinking the window whenever one does not fit."""
+    pieces, size = [], MAX_RUN
+    while start < end:
+        stop = min(start + size, end)
+        count = embedder.count_tokens([text[start:stop]])[0]
+        if count > max_tokens and stop - start > 1:
+            size = max(int((stop - start) * max_tokens / count * 0.9), 1)
+            continue
+        pieces.append(_Piece(start, stop, count))
+        start = stop
     return pieces
 
 

@@ -29,6 +29,7 @@ from ..weaver.activity import COOCCUR, EMBED, SUMMARIZE
 from ..weaver.linking import mentioned_entities, remove_orphan_entities
 from .chunking import Chunk, ChunkSettings, chunk_pages
 from .extract import ExtractedDocument, ExtractLimits, extract, extract_text
+from .extract.source import file_hash
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -134,14 +135,16 @@ def ingest_text(
     ctx: Context, text: str, *, title: str | None = None,
     document_id: str | None = None, media_type: str = "text/plain",
     chunking: ChunkSettings | None = None, props: JSONObject | None = None,
+    limits: ExtractLimits | None = None,
 ) -> IngestResult:
-    """Ingest a text given directly; its id is its content hash unless ``document_id``."""
-    run = _Ingestion(ctx.store, ctx.provider, chunking or ChunkSettings(), None, None)
+    """Ingest a text given directly; its id is its content hash unless ``document_id``.
+    ``LimitExceeded`` for a text over ``limits.max_chars``, before any work is done."""
+    run = _Ingestion(ctx.store, ctx.provider, chunking or ChunkSettings(), limits, None)
+    started = time.perf_counter()
+    document = extract_text(text, media_type=media_type, title=title, limits=limits)
+    stages = {"extract": time.perf_counter() - started}
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     doc_id = document_id or f"doc:text:{digest[:16]}"
-    started = time.perf_counter()
-    document = extract_text(text, media_type=media_type, title=title)
-    stages = {"extract": time.perf_counter() - started}
     return _store(run, doc_id, "<text>", digest, document, stages, props or {})
 
 
@@ -149,7 +152,7 @@ def _ingest_file(run: _Ingestion, path: Path) -> IngestResult:
     stages: dict[str, float] = {}
     try:
         started = time.perf_counter()
-        digest = _file_hash(path)
+        digest = file_hash(str(path), run.limits or ExtractLimits())
         doc_id = document_id_for(path)
         existing = run.store.get_nodes([doc_id]).get(doc_id)
         if existing is not None and existing.props.get("content_hash") == digest:
@@ -162,19 +165,6 @@ def _ingest_file(run: _Ingestion, path: Path) -> IngestResult:
         return _store(run, doc_id, str(path), digest, document, stages, {})
     except LoomError as exc:
         return IngestResult(str(path), "failed", error=exc, stages=stages)
-
-
-def _file_hash(path: Path) -> str:
-    if not path.exists():
-        raise NotFound(f"{path}: no such file")
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise NotFound(f"{path}: cannot read it ({exc.strerror})") from exc
-    return digest.hexdigest()
 
 
 def _store(run: _Ingestion, doc_id: str, source: str, digest: str, document: ExtractedDocument,

@@ -19,10 +19,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from ...errors import ExtractionFailed, InvalidInput, LimitExceeded, NotFound
+from ...errors import ExtractionFailed, InvalidInput, LimitExceeded
 from .base import PARSERS, ExtractedDocument, ExtractLimits, Page
 from .html import html_document
 from .pdf import extract_pdf
+from .source import check_chars, check_size, open_source, stat_source
 from .text import decode_text, detect_media_type, text_document
 
 __all__ = ["ExtractLimits", "ExtractedDocument", "Page", "extract", "extract_text"]
@@ -52,17 +53,22 @@ def extract(
     if parser != "auto" and parser not in PARSERS:
         raise InvalidInput(f"parser {parser!r} is not 'auto' or one of {', '.join(PARSERS)}")
     if isinstance(source, bytes | bytearray | memoryview):
-        return _extract_bytes(bytes(source), media_type, password, parser, limits)
-    return _extract_path(source, media_type, password, parser, limits)
+        document = _extract_bytes(bytes(source), media_type, password, parser, limits)
+    else:
+        document = _extract_path(source, media_type, password, parser, limits)
+    check_chars(document.source, len(document.text), limits)
+    return document
 
 
-def extract_text(text: str, *, media_type: str = "text/plain",
-                 title: str | None = None) -> ExtractedDocument:
+def extract_text(text: str, *, media_type: str = "text/plain", title: str | None = None,
+                 limits: ExtractLimits | None = None) -> ExtractedDocument:
     """A document from a string already in memory (``source`` is ``"<text>"``).
 
     ``media_type`` is ``text/plain``, ``text/markdown`` (title from the first ``# `` heading
-    unless given) or ``text/html``.
+    unless given) or ``text/html``. A text over ``limits.max_chars`` is refused before it is
+    read (``LimitExceeded``).
     """
+    check_chars("<text>", len(text), limits or ExtractLimits())
     if media_type not in PARSER_FOR:
         raise InvalidInput(f"<text>: media_type must be one of {', '.join(PARSER_FOR)}")
     if media_type == "text/html":
@@ -77,46 +83,34 @@ def extract_text(text: str, *, media_type: str = "text/plain",
 def _extract_path(source: str | os.PathLike[str], media_type: str | None, password: str | None,
                   parser: str, limits: ExtractLimits) -> ExtractedDocument:
     name = os.fspath(source)
-    path = Path(name)
-    try:
-        stat = path.stat()
-    except FileNotFoundError as exc:
-        raise NotFound(f"{name}: no such file") from exc
-    except OSError as exc:
-        raise InvalidInput(f"{name}: cannot be read ({exc.strerror or exc})") from exc
-    if path.is_dir():
-        raise InvalidInput(f"{name}: is a directory; extract reads one file at a time")
-    if not path.is_file():
-        raise InvalidInput(f"{name}: is not a regular file")
-    _check_size(name, stat.st_size, limits)
-    kind, data = _read(path, name, media_type, limits)
+    size = stat_source(name, limits).st_size
+    kind, data = _read(name, media_type, limits)
     if kind == "application/pdf":
-        return _pdf(str(path.resolve()), name, stat.st_size, password, parser, limits)
-    _check_size(name, len(data), limits)  # the file may have grown since stat
-    return _in_process(data, name, kind, parser)
+        return _pdf(str(Path(name).resolve()), name, size, password, parser, limits)
+    check_size(name, len(data), limits)  # the file may have grown since stat
+    return _in_process(data, name, kind, parser, limits)
 
 
-def _read(path: Path, name: str, media_type: str | None,
-          limits: ExtractLimits) -> tuple[str, bytes]:
+def _read(name: str, media_type: str | None, limits: ExtractLimits) -> tuple[str, bytes]:
     """The file's media type, and its bytes unless it is a PDF (the worker reads those)."""
-    try:
-        with path.open("rb") as handle:
+    with open_source(name, limits) as handle:
+        try:
             head = handle.read(HEAD_BYTES)
             kind = detect_media_type(name, head, media_type)
             if kind == "application/pdf":
                 return kind, b""
             return kind, head + handle.read(limits.max_bytes + 1 - len(head))
-    except PermissionError as exc:
-        raise InvalidInput(f"{name}: permission denied") from exc
+        except OSError as exc:
+            raise InvalidInput(f"{name}: cannot be read ({exc.strerror or exc})") from exc
 
 
 def _extract_bytes(data: bytes, media_type: str | None, password: str | None, parser: str,
                    limits: ExtractLimits) -> ExtractedDocument:
     name = "<bytes>"
-    _check_size(name, len(data), limits)
+    check_size(name, len(data), limits)
     kind = detect_media_type(None, data[:HEAD_BYTES], media_type)
     if kind != "application/pdf":
-        return _in_process(data, name, kind, parser)
+        return _in_process(data, name, kind, parser, limits)
     with tempfile.TemporaryDirectory(prefix="loomdb-extract-") as folder:
         path = Path(folder) / "document.pdf"
         path.write_bytes(data)
@@ -132,16 +126,19 @@ def _pdf(path: str, name: str, size: int, password: str | None, parser: str,
     return extract_pdf(path, name, password=password, parser=parser, limits=limits)
 
 
-def _in_process(data: bytes, name: str, media_type: str, parser: str) -> ExtractedDocument:
-    """Text, Markdown or HTML, parsed in this process (cheap and safe to do so)."""
+def _in_process(data: bytes, name: str, media_type: str, parser: str,
+                limits: ExtractLimits) -> ExtractedDocument:
+    """Text, Markdown or HTML, parsed in this process: linear in the size, which
+    ``max_bytes`` bounds before the file is read; text is also held to ``max_chars`` before
+    and after it is decoded."""
     if parser not in ("auto", PARSER_FOR[media_type]):
         raise InvalidInput(f"{name}: parser {parser!r} cannot read {media_type}")
     if media_type == "text/html":
         return html_document(data, name)
+    if len(data) > 4 * limits.max_chars:  # no text encoding spends more than 4 bytes a character
+        raise LimitExceeded(
+            f"{name}: {len(data):,} bytes of text exceed max_chars={limits.max_chars:,}")
+    text = decode_text(data, name)
+    check_chars(name, len(text), limits)
     warnings = ("the file is empty",) if not data else ()
-    return text_document(decode_text(data, name), name, media_type, warnings=warnings)
-
-
-def _check_size(name: str, size: int, limits: ExtractLimits) -> None:
-    if size > limits.max_bytes:
-        raise LimitExceeded(f"{name}: {size:,} bytes exceeds max_bytes={limits.max_bytes:,}")
+    return text_document(text, name, media_type, warnings=warnings)

@@ -73,19 +73,24 @@ class ExtractLimits:
     """Bounds on what one extraction may consume; exceeding one raises ``LimitExceeded``.
 
     Attributes:
-        max_bytes: largest file accepted, checked before any parsing.
+        max_bytes: largest file accepted, checked before the file is read.
         max_pages: most pages a PDF may have (declared or real).
         timeout: wall-clock seconds for one file, enforced by killing the parsing process.
         max_memory: address space (``RLIMIT_AS``) of the PDF parsing process, in bytes.
+        max_chars: most characters of text one document may hold, whatever its source (a
+            file's extracted text, or ``ingest(text=...)``), checked before it is chunked; the
+            default is about 2,000 dense pages, in scale with ``max_pages``, and chunking it
+            takes minutes on a CPU (every sentence is embedded).
     """
 
     max_bytes: int = 200 * 2**20
     max_pages: int = 2000
     timeout: float = 120.0
     max_memory: int = 2 * 2**30
+    max_chars: int = 10_000_000
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_pages", "timeout", "max_memory"):
+        for name in ("max_bytes", "max_pages", "timeout", "max_memory", "max_chars"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise InvalidInput(f"ExtractLimits.{name} must be a positive number, not {value!r}")
