@@ -24,10 +24,12 @@ __all__ = [
     "check_limit",
     "check_name",
     "check_node_fields",
+    "check_number",
     "check_offset",
     "check_props",
     "check_unicode",
     "check_vectors",
+    "shown",
     "unique",
 ]
 
@@ -39,11 +41,22 @@ INT64_MAX = 2**63 - 1  # SQLite INTEGER and PostgreSQL bigint are 64-bit signed
 MAX_PROPS_DEPTH = 64  # far below the JSON parsers' own limits (SQLite's 1000, Python's stack)
 
 
+def shown(value: object, width: int = 40) -> str:
+    """``value`` for an error message, in bounded time and length: the repr of a scalar cut
+    to ``width``, else its type (the repr of hostile input can recurse or run for ever)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    if value is None or isinstance(value, str | int | float):
+        text = repr(value)
+        return text if len(text) <= width else text[: width - 3] + "..."
+    return f"a {type(value).__name__}"
+
+
 def check_name(value: object, what: str) -> str:
     """Tenant and space names: 1-64 of ``A-Z a-z 0-9 _ . -``, not starting with a dot."""
     if not isinstance(value, str) or not NAME.match(value):
         raise InvalidInput(
-            f"{what} name {value!r} is invalid: use 1-64 letters, digits, '_', '.', '-' "
+            f"{what} name {shown(value, 80)} is invalid: use 1-64 letters, digits, '_', '.', '-' "
             "(not starting with '.' or '-')"
         )
     return value
@@ -55,7 +68,7 @@ def check_id(value: object) -> str:
         value = value.id
     if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH or "\x00" in value:
         raise InvalidInput(
-            f"node id {value!r:.80} is invalid: ids are non-empty strings of at most "
+            f"node id {shown(value, 80)} is invalid: ids are non-empty strings of at most "
             f"{MAX_ID_LENGTH} characters without NUL"
         )
     return value
@@ -63,7 +76,7 @@ def check_id(value: object) -> str:
 
 def check_limit(value: object, what: str = "limit", maximum: int = MAX_LIMIT) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
-        raise InvalidInput(f"{what} must be an integer from 1 to {maximum}, got {value!r:.40}")
+        raise InvalidInput(f"{what} must be an integer from 1 to {maximum}, got {shown(value)}")
     return value
 
 
@@ -85,13 +98,13 @@ def check_unicode(owner: object, names: Sequence[str], values: Sequence[object])
 def check_offset(value: object) -> int:
     """A paging offset the backends can bind: 0 to 2**63 - 1."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
-        raise InvalidInput(f"offset must be an integer from 0 to 2**63 - 1, got {value!r:.40}")
+        raise InvalidInput(f"offset must be an integer from 0 to 2**63 - 1, got {shown(value)}")
     return value
 
 
 def check_direction(value: object) -> Direction:
     if value not in DIRECTIONS:
-        raise InvalidInput(f"direction must be one of {DIRECTIONS}, got {value!r:.40}")
+        raise InvalidInput(f"direction must be one of {DIRECTIONS}, got {shown(value)}")
     return cast(Direction, value)  # one of DIRECTIONS, checked just above
 
 
@@ -161,7 +174,7 @@ def _optional_text(owner: str, name: str, value: object) -> str | None:
     return value
 
 
-def _number(owner: str, name: str, value: object) -> float:
+def check_number(owner: str, name: str, value: object) -> float:
     """A finite real number (booleans are not numbers here), as the float the backends keep."""
     if isinstance(value, float) and math.isfinite(value):
         return value  # the common case, unchanged
@@ -172,11 +185,11 @@ def _number(owner: str, name: str, value: object) -> float:
             number = math.inf
         if math.isfinite(number):
             return number
-    raise InvalidInput(f"{owner}: {name} must be a finite number, got {value!r:.40}")
+    raise InvalidInput(f"{owner}: {name} must be a finite number, got {shown(value)}")
 
 
 def _optional_number(owner: str, name: str, value: object) -> float | None:
-    return None if value is None else _number(owner, name, value)
+    return None if value is None else check_number(owner, name, value)
 
 
 def _count(owner: str, name: str, value: object) -> int:
@@ -184,7 +197,7 @@ def _count(owner: str, name: str, value: object) -> int:
     if isinstance(value, Integral) and not isinstance(value, bool) \
             and -INT64_MAX - 1 <= int(value) <= INT64_MAX:
         return int(value)
-    raise InvalidInput(f"{owner}: {name} must be an integer within 64 bits, got {value!r:.40}")
+    raise InvalidInput(f"{owner}: {name} must be an integer within 64 bits, got {shown(value)}")
 
 
 NODE_CHECKS: Mapping[str, Check] = {
@@ -198,7 +211,7 @@ NODE_CHECKS: Mapping[str, Check] = {
 Times are any finite Unix seconds (float8/REAL): the legacy importer keeps any finite time."""
 
 EDGE_CHECKS: Mapping[str, Check] = {
-    "type": _label, "weight": _number, "confidence": _optional_number, "props": check_props,
+    "type": _label, "weight": check_number, "confidence": _optional_number, "props": check_props,
     "created": _optional_number, "last_used": _optional_number,
 }
 
