@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -34,8 +33,9 @@ class QuantizationChoice(StrEnum):
 
 
 def init(
-    path: Annotated[Path | None, typer.Argument(
-        show_default=False, help="Store directory to create (default: --store).")] = None,
+    path: Annotated[str | None, typer.Argument(
+        show_default=False, help="Store directory or postgresql:// URL to create (default: "
+                                 "--store).")] = None,
     space: Annotated[str, typer.Option(help="Vector space to create.")] = "text",
     dim: Annotated[int, typer.Option(help="Dimension of the space's vectors.")] = 384,
     model: Annotated[str, typer.Option(help="Model id of the space's vectors.")] = (
