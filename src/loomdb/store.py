@@ -38,8 +38,6 @@ from .model import Path as GraphPath
 from .similarity import Matrix
 from .storage.base import Backend, OnConflict, StoreStats, check_updatable
 from .validation import (
-    EDGE_CHECKS,
-    NODE_CHECKS,
     check_direction,
     check_edge_fields,
     check_id,
@@ -80,8 +78,7 @@ def _coerce(item: object, cls: type[Record], fields: frozenset[str], tenant: str
 def _as_node(item: Node | Mapping[str, object], tenant: str) -> Node:
     node = _coerce(item, Node, NODE_FIELDS, tenant)
     owner = f"node {check_id(node.id)!r:.80}"
-    changed = check_node_fields(owner, {name: getattr(node, name) for name in NODE_CHECKS},
-                                inserting=True)
+    changed = check_node_fields(owner, vars(node), inserting=True)  # checks only the columns
     check_unicode(owner, NODE_TEXTS, (node.id, node.kind, node.text, node.source,
                                       node.category))
     return replace(node, **changed) if changed else node  # type: ignore[arg-type]
@@ -91,7 +88,7 @@ def _as_edge(item: Edge | Mapping[str, object], tenant: str) -> Edge:
     edge = _coerce(item, Edge, EDGE_FIELDS, tenant)
     src, dst = check_id(edge.src), check_id(edge.dst)
     owner = f"edge {src!r:.80} -> {dst!r:.80}"
-    changed = check_edge_fields(owner, {name: getattr(edge, name) for name in EDGE_CHECKS})
+    changed = check_edge_fields(owner, vars(edge))
     if src is not edge.src or dst is not edge.dst or changed:  # Nodes given for the endpoints
         edge = replace(edge, src=src, dst=dst, **changed)  # type: ignore[arg-type]
     check_unicode(owner, EDGE_TEXTS, (edge.src, edge.dst, edge.type))

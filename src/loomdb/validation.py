@@ -39,6 +39,7 @@ MAX_LIMIT = 100_000
 MAX_MAGNITUDE = 1e15  # squared and summed over 16k dims this stays finite in float32
 INT64_MAX = 2**63 - 1  # SQLite INTEGER and PostgreSQL bigint are 64-bit signed
 MAX_PROPS_DEPTH = 64  # far below the JSON parsers' own limits (SQLite's 1000, Python's stack)
+CONTAINERS = (dict, list, tuple)  # what props nest in
 
 
 def shown(value: object, width: int = 40) -> str:
@@ -149,6 +150,11 @@ def check_props(owner: str, name: str, value: object) -> object:
     (the values themselves are checked when encoded: ``storage/props.py``)."""
     if not isinstance(value, dict):
         raise InvalidInput(f"{owner}: {name} must be a JSON object (dict)")
+    for item in value.values():
+        if isinstance(item, CONTAINERS):
+            break
+    else:
+        return value  # flat, as most props are: no walk
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         container, depth = stack.pop()
@@ -156,7 +162,7 @@ def check_props(owner: str, name: str, value: object) -> object:
             raise InvalidInput(f"{owner}: {name} are nested deeper than {MAX_PROPS_DEPTH} levels")
         items = container.values() if isinstance(container, dict) else container
         stack.extend((item, depth + 1) for item in items  # type: ignore[attr-defined]
-                     if isinstance(item, dict | list | tuple))
+                     if isinstance(item, CONTAINERS))
     return value
 
 
@@ -204,18 +210,19 @@ NODE_CHECKS: Mapping[str, Check] = {
     "kind": _label, "text": _optional_text, "props": check_props,
     "source": _optional_text, "category": _optional_text,
     "confidence": _optional_number, "strength": _optional_number, "access_count": _count,
-    "created": _optional_number, "updated": _optional_number,
-    "last_accessed": _optional_number,
+    "created": check_number, "updated": check_number, "last_accessed": _optional_number,
 }
 """Each node column a caller may set, with its check: types, finiteness and 64-bit range.
 Times are any finite Unix seconds (float8/REAL): the legacy importer keeps any finite time."""
 
 EDGE_CHECKS: Mapping[str, Check] = {
     "type": _label, "weight": check_number, "confidence": _optional_number, "props": check_props,
-    "created": _optional_number, "last_used": _optional_number,
+    "created": check_number, "last_used": _optional_number,
 }
 
 STAMPED = ("created", "updated")  # None on insert means "now"; an update must give a time
+OPTIONAL = frozenset({"text", "source", "category", "confidence", "strength", "last_accessed",
+                      "last_used"})  # None is a value these columns hold (skipped unchecked)
 
 
 def _check_fields(checks: Mapping[str, Check], owner: str, fields: Mapping[str, object],
@@ -223,10 +230,9 @@ def _check_fields(checks: Mapping[str, Check], owner: str, fields: Mapping[str, 
     changed: dict[str, object] = {}
     for name, value in fields.items():
         check = checks.get(name)
-        if check is None:
+        if check is None or (value is None and (name in OPTIONAL
+                                                or (inserting and name in STAMPED))):
             continue
-        if value is None and name in STAMPED and not inserting:
-            raise InvalidInput(f"{owner}: {name} must be a finite number, got None")
         checked = check(owner, name, value)
         if checked is not value:
             changed[name] = checked
