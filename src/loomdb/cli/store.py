@@ -14,7 +14,16 @@ from rich.text import Text
 
 from loomdb import CorruptStore, MiniLMEmbedder, default_store_path
 
-from .common import JsonOpt, StoreOpt, TenantOpt, cell, open_store, print_json, stdout
+from .common import (
+    JsonOpt,
+    StoreOpt,
+    TenantOpt,
+    cell,
+    open_store,
+    print_json,
+    stdout,
+    store_path,
+)
 
 __all__ = ["check", "init", "reindex", "stats"]
 
@@ -54,7 +63,8 @@ def init(
 
     Example: loomdb init ./notes-store --space text --dim 384 --quantization f16
     """
-    if path is not None and store is not None and path != store:
+    if path is not None and store is not None and store_path(path, create=True) != store_path(
+            store, create=True):
         raise typer.BadParameter("give the store directory once: PATH or --store")
     target = path or store or default_store_path()
     with open_store(target, "default", write=True, create=True) as db:
