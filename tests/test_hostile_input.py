@@ -14,6 +14,31 @@ from hypothesis import strategies as st
 import loomdb
 from loomdb import LoomError
 
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    """``{"a": {"a": ... leaf}}`` ``depth`` objects deep, built without recursion."""
+    value = leaf
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def nots(depth: int) -> dict[str, Any]:
+    """A filter of ``depth`` nested ``$not``s."""
+    value: dict[str, Any] = {"kind": "x"}
+    for _ in range(depth):
+        value = {"$not": value}
+    return value
+
+
+def deep_list(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+V = [1, 0, 0, 0]
 NASTY = ["'; DROP TABLE nodes; --", "\x00", "a\x00b", '" OR 1=1 --', "$.x", "props.'x'",
          "🦊", "\u202e", "--", "[0]", "*", "NEAR(", "x" * 10_000]
 
@@ -82,7 +107,91 @@ CASES: list[tuple[str, Callable[[loomdb.Database], Any], str]] = [
     ("surrogate id", lambda db: db.add_node("\udc00"), "invalid_input"),
     ("huge magnitude", lambda db: db.set_vector("n1", [1e30, 1, 1, 1]), "invalid_vector"),
     ("edge offset", lambda db: db.get_edges(offset=-5), "invalid_input"),
+    # numbers the backends cannot hold: 64-bit integers, finite floats (was OverflowError)
+    ("offset 2**63", lambda db: db.list_nodes(offset=2**63), "invalid_input"),
+    ("edge offset 10**20", lambda db: db.get_edges(offset=10**20), "invalid_input"),
+    ("limit 10**5000", lambda db: db.list_nodes(limit=10**5000), "invalid_input"),
+    ("created 10**400", lambda db: db.add_node("z", created=10**400), "invalid_input"),
+    ("created inf", lambda db: db.add_node("z", created=float("inf")), "invalid_input"),
+    ("access_count 2**64", lambda db: db.add_node("z", access_count=2**64), "invalid_input"),
+    ("access_count float", lambda db: db.add_node("z", access_count=1.5), "invalid_input"),
+    ("edge weight 10**400", lambda db: db.add_edge("n1", "n2", "w", weight=10**400),
+     "invalid_input"),
+    # nesting: bounded without recursion (was RecursionError)
+    ("props 100k deep", lambda db: db.add_node("z", props=nested(100_000)), "invalid_input"),
+    ("props 65 deep", lambda db: db.add_node("z", props=nested(65)), "invalid_input"),
+    ("props deep list", lambda db: db.add_node("z", props={"a": deep_list(100_000)}),
+     "invalid_input"),
+    ("edge props deep", lambda db: db.add_edge("n1", "n2", "w", props=nested(100_000)),
+     "invalid_input"),
+    ("query $not 1000 deep", lambda db: db.query(where=nots(1000)), "invalid_filter"),
+    ("query matching deep", lambda db: db.query(matching=nots(1000)), "invalid_filter"),
+    ("query $in deep list", lambda db: db.query(where={"props.a": {"$in": deep_list(5000)}}),
+     "invalid_filter"),
+    ("query user deep list", lambda db: db.query(vector=V, user=deep_list(5000)),
+     "invalid_input"),
+    # types the API refused nowhere (was TypeError / AttributeError / ValueError)
+    ("open 123", lambda db: loomdb.open(123), "invalid_input"),
+    ("open unknown URL", lambda db: loomdb.open("redis://localhost/0"), "invalid_input"),
+    ("policy exclude int", lambda db: db.set_user_policy("u", exclude={"source": 5}),
+     "invalid_input"),
+    ("policy exclude str", lambda db: db.set_user_policy("u", exclude={"source": "abc"}),
+     "invalid_input"),
+    ("policy boosts int", lambda db: db.set_user_policy("u", boosts={"kind": 5}),
+     "invalid_input"),
+    ("policy half-life str", lambda db: db.set_user_policy("u", recency_half_life="x"),
+     "invalid_input"),
+    ("weights not a mapping", lambda db: db.query(vector=V, weights=5), "invalid_input"),
+    ("near int", lambda db: db.query(vector=V, near=5), "invalid_input"),
+    ("edge_types int", lambda db: db.query(vector=V, near="n1", edge_types=5),
+     "invalid_input"),
+    ("ragged query vector", lambda db: db.query(vector=[[1, 2], [3]]), "invalid_vector"),
+    ("semantic k str", lambda db: db.find().similar_to(V, k="x").run(), "invalid_input"),
+    ("threshold str", lambda db: db.query(vector=V, threshold="x"), "invalid_input"),
+    # accepted but wrong before: stored, or answered with nothing
+    ("confidence str", lambda db: db.add_node("z", confidence="high"), "invalid_input"),
+    ("confidence bool", lambda db: db.add_node("z", confidence=True), "invalid_input"),
+    ("strength nan", lambda db: db.add_node("z", strength=float("nan")), "invalid_input"),
+    ("source int", lambda db: db.add_node("z", source=5), "invalid_input"),
+    ("edge confidence str", lambda db: db.add_edge("n1", "n2", "w", confidence="high"),
+     "invalid_input"),
+    ("edge created nan", lambda db: db.add_edge("n1", "n2", "w", created=float("nan")),
+     "invalid_input"),
+    ("update kind empty", lambda db: db.update_node("n1", kind=""), "invalid_input"),
+    ("update created str", lambda db: db.update_node("n1", created="yesterday"),
+     "invalid_input"),
+    ("update created None", lambda db: db.update_node("n1", created=None), "invalid_input"),
+    ("update confidence nan", lambda db: db.update_node("n1", confidence=float("nan")),
+     "invalid_input"),
+    ("update access_count 2**64", lambda db: db.update_node("n1", access_count=2**64),
+     "invalid_input"),
+    ("update props deep", lambda db: db.update_node("n1", props=nested(100_000)),
+     "invalid_input"),
+    ("update text int", lambda db: db.update_node("n1", text=5), "invalid_input"),
+    ("threshold nan", lambda db: db.query(vector=V, threshold=float("nan")), "invalid_input"),
 ]
+
+
+def test_refused_updates_leave_the_node_as_it_was(store: loomdb.Database) -> None:
+    before = store.get_node("n1")
+    for changes in ({"kind": ""}, {"created": "yesterday"}, {"strength": float("nan")},
+                    {"text": "ok", "confidence": "high"}):
+        with pytest.raises(loomdb.InvalidInput):
+            store.update_node("n1", **changes)
+    assert store.get_node("n1") == before
+
+
+def test_numbers_are_stored_as_the_backends_keep_them(store: loomdb.Database) -> None:
+    """Valid input as before: an int confidence reads back as a float, numpy numbers are
+    accepted, props nested to the limit round-trip, big finite times are kept."""
+    node = store.add_node("z", confidence=1, strength=np.float32(0.5),
+                          access_count=np.int64(3), created=10**20, props=nested(63))
+    assert (node.confidence, node.strength, node.access_count) == (1.0, 0.5, 3)
+    assert node.created == 1e20 and node.props == nested(63)
+    assert store.update_node("z", access_count=2**63 - 1, confidence=0).access_count == 2**63 - 1
+    assert store.list_nodes(offset=2**63 - 1) == []
+    edge = store.add_edge("n1", "n3", "w", weight=2, confidence=np.float64(0.25))
+    assert (edge.weight, edge.confidence) == (2.0, 0.25)
 
 
 def test_a_literal_backslash_u0000_is_not_nul(store: loomdb.Database) -> None:

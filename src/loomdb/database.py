@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -38,17 +39,26 @@ from .ml.bridge import MLProvider
 from .model import Hit, JSONObject, Node, NodeRef
 from .query.builder import QUERY_ARGUMENTS, QueryArguments, QueryBuilder, query_from_arguments
 from .query.engine import QueryEngine, QueryResult, QueryStats
-from .query.personalize import UserPolicy, check_policy, load_policy, record_feedback, save_policy
+from .query.personalize import (
+    UserPolicy,
+    load_policy,
+    record_feedback,
+    save_policy,
+    set_preferences,
+)
 from .query.plan import Plan, Query
 from .similarity import Matrix
 from .storage.base import Backend, Job, JobSpec
 from .storage.sqlite import SqliteBackend
 from .store import Store
-from .validation import check_id, check_limit, check_name
+from .validation import check_id, check_limit, check_name, shown
 from .weaver.activity import TASK_NAMES, ActivityLevel
 from .weaver.worker import Weaver, WeaverStatus
 
 __all__ = ["Database", "compose", "open"]
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]+://")  # another scheme: not a directory name
 
 
 def open(  # noqa: A001 - loomdb.open mirrors sqlite3.connect / io.open
@@ -102,10 +112,13 @@ def _durability(value: str) -> Durability:
 def _open_backend(path: str | Path, settings: StoreSettings) -> tuple[Backend, Path | None]:
     """The backend of ``path`` and the folder for its index files (``None``: no files — a
     memory store, or PostgreSQL, whose pgvector indexes live in the database)."""
-    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+    if isinstance(path, str) and path.startswith(POSTGRES_SCHEMES):
         from .storage.postgres import open_backend
 
         return open_backend(path, settings), None
+    if not isinstance(path, str | PathLike) or (isinstance(path, str) and URL.match(path)):
+        raise InvalidInput(f"a store is a directory, ':memory:' or a postgresql:// URL, got "
+                           f"{shown(path, 80)}")
     sqlite = SqliteBackend(path, settings)
     return sqlite, None if sqlite.directory is None else sqlite.directory / "index"
 
@@ -453,16 +466,10 @@ class Database(Store):
     ) -> UserPolicy:
         """Set a user's boosts (positive) and penalties (negative) by kind, category and
         source, hard exclusions, and recency preference; unspecified parts are kept."""
-        policy = load_policy(self.context.store, user)
-        if boosts is not None:
-            policy.boosts = {f: dict(v) for f, v in boosts.items()}
-        if exclude is not None:
-            policy.exclude = {f: list(v) for f, v in exclude.items()}
-        if recency_half_life is not None:
-            policy.recency_half_life = recency_half_life
-        if recency_weight is not None:
-            policy.recency_weight = recency_weight
-        save_policy(self.context.store, check_policy(policy))
+        policy = set_preferences(load_policy(self.context.store, user), boosts=boosts,
+                                 exclude=exclude, recency_half_life=recency_half_life,
+                                 recency_weight=recency_weight)
+        save_policy(self.context.store, policy)
         return policy
 
     def feedback(self, user: str, id: NodeRef, event: str) -> UserPolicy:  # noqa: A002

@@ -9,7 +9,6 @@ on top. Everything a user hands it is checked here, so bad input fails early wit
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -37,12 +36,14 @@ from .model import (
 )
 from .model import Path as GraphPath
 from .similarity import Matrix
-from .storage.base import Backend, OnConflict, StoreStats
+from .storage.base import Backend, OnConflict, StoreStats, check_updatable
 from .validation import (
     check_direction,
+    check_edge_fields,
     check_id,
     check_limit,
     check_name,
+    check_node_fields,
     check_offset,
     check_unicode,
     check_vectors,
@@ -76,31 +77,21 @@ def _coerce(item: object, cls: type[Record], fields: frozenset[str], tenant: str
 
 def _as_node(item: Node | Mapping[str, object], tenant: str) -> Node:
     node = _coerce(item, Node, NODE_FIELDS, tenant)
-    check_id(node.id)
-    if not isinstance(node.kind, str) or not node.kind:
-        raise InvalidInput(f"node {node.id!r}: kind must be a non-empty string")
-    if node.text is not None and not isinstance(node.text, str):
-        raise InvalidInput(f"node {node.id!r}: text must be a string")
-    if not isinstance(node.props, dict):
-        raise InvalidInput(f"node {node.id!r}: props must be a JSON object (dict)")
-    check_unicode(f"node {node.id!r}", NODE_TEXTS,
-                  (node.id, node.kind, node.text, node.source, node.category))
-    return node
+    owner = f"node {check_id(node.id)!r:.80}"
+    changed = check_node_fields(owner, vars(node), inserting=True)  # checks only the columns
+    check_unicode(owner, NODE_TEXTS, (node.id, node.kind, node.text, node.source,
+                                      node.category))
+    return replace(node, **changed) if changed else node  # type: ignore[arg-type]
 
 
 def _as_edge(item: Edge | Mapping[str, object], tenant: str) -> Edge:
     edge = _coerce(item, Edge, EDGE_FIELDS, tenant)
     src, dst = check_id(edge.src), check_id(edge.dst)
-    if src is not edge.src or dst is not edge.dst:  # Nodes given for the endpoints
-        edge = replace(edge, src=src, dst=dst)
-    if not isinstance(edge.type, str) or not edge.type:
-        raise InvalidInput("edge type must be a non-empty string")
-    if not isinstance(edge.weight, (int, float)) or not math.isfinite(edge.weight):
-        raise InvalidInput(f"edge {edge.src}->{edge.dst}: weight must be a finite number")
-    if not isinstance(edge.props, dict):
-        raise InvalidInput("edge props must be a JSON object (dict)")
-    check_unicode(f"edge {edge.src!r} -> {edge.dst!r}", EDGE_TEXTS,
-                  (edge.src, edge.dst, edge.type))
+    owner = f"edge {src!r:.80} -> {dst!r:.80}"
+    changed = check_edge_fields(owner, vars(edge))
+    if src is not edge.src or dst is not edge.dst or changed:  # Nodes given for the endpoints
+        edge = replace(edge, src=src, dst=dst, **changed)  # type: ignore[arg-type]
+    check_unicode(owner, EDGE_TEXTS, (edge.src, edge.dst, edge.type))
     return edge
 
 
@@ -206,10 +197,14 @@ class Store:
         return bool(self.backend.get_nodes(self.tenant_name, [check_id(id)]))
 
     def update_node(self, id: NodeRef, **changes: object) -> Node:  # noqa: A002
-        """Set the given fields (``props`` replaces the whole object); ``NotFound`` if absent."""
-        if "props" in changes and not isinstance(changes["props"], dict):
-            raise InvalidInput("props must be a JSON object (dict)")
-        return self.backend.update_node(self.tenant_name, check_id(id), changes)
+        """Set the given fields (``props`` replaces the whole object); ``NotFound`` if absent.
+        The fields are checked as ``add_node`` checks them."""
+        node_id = check_id(id)
+        check_updatable(changes)
+        owner = f"node {node_id!r:.80}"
+        changes.update(check_node_fields(owner, changes, inserting=False))
+        check_unicode(owner, list(changes), list(changes.values()))
+        return self.backend.update_node(self.tenant_name, node_id, changes)
 
     def delete_node(self, id: NodeRef) -> bool:  # noqa: A002
         """Delete a node with its edges and vectors; ``False`` if it did not exist."""

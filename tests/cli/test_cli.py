@@ -213,3 +213,18 @@ def test_installed_console_script(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("error [not_found]: ") and "'missing'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_every_command_takes_a_postgresql_url(postgres_url: str) -> None:
+    """--store keeps a URL as it is (a path would fold its //): init, add, get, stats."""
+    ok("init", postgres_url, "--dim", "4", "--model", "m")
+    ok("add", "n1", "--kind", "chunk", "--text", "Radium glows", "--store", postgres_url)
+    got = as_json("get", "n1", "--store", postgres_url)
+    assert (got["node"]["id"], got["node"]["text"]) == ("n1", "Radium glows")
+    stats = as_json("stats", "--store", postgres_url)
+    assert stats["nodes"] == {"chunk": 1} and stats["spaces"][0]["dim"] == 4
+    assert_error(run("add", "n1", "--store", postgres_url), "conflict")
+
+
+def test_an_unknown_store_url_is_refused() -> None:
+    assert_error(run("stats", "--store", "redis://localhost/0"), "invalid_input")

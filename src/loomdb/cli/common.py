@@ -54,9 +54,10 @@ __all__ = [
 ]
 
 StoreOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--store", "-s", show_default=False,
-                 help="Store directory (default: $LOOMDB_STORE, else ./loomdb-store)."),
+                 help="Store directory or postgresql:// URL (default: $LOOMDB_STORE, else "
+                      "./loomdb-store)."),
 ]
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant to read and write.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -96,10 +97,13 @@ def stdout() -> Console:
     return Console()
 
 
-def store_path(store: Path | None, *, create: bool = False) -> Path:
-    """The store directory: ``--store``, else the configured default; ``NotFound`` if it does
-    not exist (unless ``create``)."""
-    path = store if store is not None else default_store_path()
+def store_path(store: str | Path | None, *, create: bool = False) -> str | Path:
+    """The store: a URL (``postgresql://...``) as given, for ``loomdb.open`` to read (a path
+    would fold its ``//``); else the directory ``--store`` or the configured default,
+    ``NotFound`` if it does not exist (unless ``create``)."""
+    if isinstance(store, str) and "://" in store:
+        return store
+    path = Path(store) if store is not None else default_store_path()
     if not create and not path.is_dir():
         raise NotFound(f"no loomdb store at {path}; create one with: loomdb init {path}")
     return path
@@ -107,7 +111,7 @@ def store_path(store: Path | None, *, create: bool = False) -> Path:
 
 @contextmanager
 def open_store(
-    store: Path | None, tenant: str, *, write: bool = False, create: bool = False
+    store: str | Path | None, tenant: str, *, write: bool = False, create: bool = False
 ) -> Iterator[loomdb.Database]:
     """The tenant's handle on the store; closed (indexes saved) when the block ends.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,7 +14,16 @@ from rich.text import Text
 
 from loomdb import CorruptStore, MiniLMEmbedder, default_store_path
 
-from .common import JsonOpt, StoreOpt, TenantOpt, cell, open_store, print_json, stdout
+from .common import (
+    JsonOpt,
+    StoreOpt,
+    TenantOpt,
+    cell,
+    open_store,
+    print_json,
+    stdout,
+    store_path,
+)
 
 __all__ = ["check", "init", "reindex", "stats"]
 
@@ -34,8 +42,9 @@ class QuantizationChoice(StrEnum):
 
 
 def init(
-    path: Annotated[Path | None, typer.Argument(
-        show_default=False, help="Store directory to create (default: --store).")] = None,
+    path: Annotated[str | None, typer.Argument(
+        show_default=False, help="Store directory or postgresql:// URL to create (default: "
+                                 "--store).")] = None,
     space: Annotated[str, typer.Option(help="Vector space to create.")] = "text",
     dim: Annotated[int, typer.Option(help="Dimension of the space's vectors.")] = 384,
     model: Annotated[str, typer.Option(help="Model id of the space's vectors.")] = (
@@ -54,7 +63,8 @@ def init(
 
     Example: loomdb init ./notes-store --space text --dim 384 --quantization f16
     """
-    if path is not None and store is not None and path != store:
+    if path is not None and store is not None and store_path(path, create=True) != store_path(
+            store, create=True):
         raise typer.BadParameter("give the store directory once: PATH or --store")
     target = path or store or default_store_path()
     with open_store(target, "default", write=True, create=True) as db:

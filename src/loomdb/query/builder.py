@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypedDict
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, InvalidVector
 from ..model import Direction, Hit, JSONObject, JSONValue
 from .plan import GraphPart, LexicalPart, Plan, Query, SemanticPart
 
@@ -26,7 +26,10 @@ class Queryable(Protocol):
 
 
 def _vector(value: npt.ArrayLike) -> tuple[float, ...]:
-    array = np.asarray(value, dtype=np.float32)
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVector(f"the query vector must be numbers: {exc}") from exc
     if array.ndim != 1 or not len(array):
         raise InvalidInput("vector must be one non-empty row of numbers")
     return tuple(float(x) for x in array)
@@ -37,9 +40,18 @@ def _graph_part(near: str | Sequence[str] | None, matching: JSONObject | None, h
                 restrict: bool) -> GraphPart | None:
     if near is None and matching is None:
         return None
-    anchors = (near,) if isinstance(near, str) else tuple(near or ())
-    return GraphPart(anchors, matching, hops, tuple(edge_types) if edge_types else None,
-                     direction, restrict)
+    return GraphPart(_names(near, "near"), matching, hops,
+                     _names(edge_types, "edge_types") or None, direction, restrict)
+
+
+def _names(value: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
+    """One name or a list of them (node ids, edge types) as a tuple."""
+    if value is None or isinstance(value, str):
+        return () if value is None else (value,)
+    if not isinstance(value, list | tuple):
+        raise InvalidInput(f"{what} must be a string or a list of strings, got "
+                           f"{type(value).__name__}")
+    return tuple(value)
 
 
 class QueryArguments(TypedDict, total=False):

@@ -71,6 +71,9 @@ class QueryEngine:
         """Answer ``query`` in ``ctx``'s tenant (or only plan it, with
         ``execute_plan=False``)."""
         started = time.perf_counter()
+        where = parse_where(query.where, query.kind)  # refused here, before it is hashed
+        if query.graph is not None:
+            parse_where(query.graph.matching)
         key = self._key(ctx, query) if query.strategy is None else None
         cached = self.cache.get(key) if key is not None and self.cache is not None else None
         if cached is not None and execute_plan:  # a hit needs no statistics and no plan
@@ -79,7 +82,6 @@ class QueryEngine:
             plan.steps[0].actual_rows = len(cached)
             self._record(plan)
             return QueryResult(list(cached), plan, True)
-        where = parse_where(query.where, query.kind)
         plan = self.planner.plan(query, self.statistics.of(ctx.tenant), where,
                                  cached is not None)
         if not execute_plan:

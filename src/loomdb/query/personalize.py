@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
 from ..model import Hit, JSONObject, Node, prop_int, prop_number, prop_object, prop_strs
 from ..store import Store
-from ..validation import check_id
+from ..validation import check_id, check_number, shown
 
-__all__ = ["EVENTS", "FIELDS", "UserPolicy", "load_policy", "record_feedback", "rerank",
-           "save_policy"]
+__all__ = ["EVENTS", "FIELDS", "UserPolicy", "check_policy", "load_policy", "record_feedback",
+           "rerank", "save_policy", "set_preferences"]
 
 FIELDS = ("kind", "category", "source")
 EVENTS = {"clicked": 0.05, "useful": 0.15, "not_useful": -0.2}
@@ -99,6 +100,51 @@ def save_policy(store: Store, policy: UserPolicy) -> None:
                              source="personalisation")])
 
 
+def set_preferences(
+    policy: UserPolicy, *, boosts: object = None, exclude: object = None,
+    recency_half_life: object = None, recency_weight: object = None,
+) -> UserPolicy:
+    """``policy`` with the given parts replaced (``None`` keeps a part), each checked for its
+    shape first: ``{field: {value: weight}}``, ``{field: [value, ...]}``, numbers."""
+    if boosts is not None:
+        policy.boosts = {_text(name, "a personalisation field"): _boosts(by_value, name)
+                         for name, by_value in _mapping(boosts, "boosts").items()}
+    if exclude is not None:
+        policy.exclude = {_text(name, "a personalisation field"): _strings(values, name)
+                          for name, values in _mapping(exclude, "exclude").items()}
+    if recency_half_life is not None:
+        policy.recency_half_life = check_number("policy", "recency_half_life",
+                                                recency_half_life)
+    if recency_weight is not None:
+        policy.recency_weight = check_number("policy", "recency_weight", recency_weight)
+    return check_policy(policy)
+
+
+def _mapping(value: object, what: str) -> Mapping[object, object]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"personalisation {what} must be a mapping, got {shown(value)}")
+    return value
+
+
+def _boosts(by_value: object, name: object) -> dict[str, float]:
+    return {_text(value, "a boosted value"): check_number("policy", f"boost of {shown(value)}",
+                                                          weight)
+            for value, weight in _mapping(by_value, f"boosts[{shown(name)}]").items()}
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, got {shown(value)}")
+    return value
+
+
+def _strings(values: object, name: object) -> list[str]:
+    if not isinstance(values, list | tuple | set | frozenset):
+        raise InvalidInput(f"exclude[{shown(name)}] must be a list of strings, got "
+                           f"{shown(values)}")
+    return [_text(value, f"a value excluded by {shown(name)}") for value in values]
+
+
 def check_policy(policy: UserPolicy) -> UserPolicy:
     """Refuse unknown fields and non-finite or out-of-range weights."""
     for table in (policy.boosts, policy.learned):
@@ -114,7 +160,7 @@ def check_policy(policy: UserPolicy) -> UserPolicy:
     for name in policy.exclude:
         if name not in FIELDS:
             raise InvalidInput(f"exclude field must be one of {FIELDS}, got {name!r}")
-    if policy.recency_half_life is not None and not policy.recency_half_life > 0:
+    if policy.recency_half_life is not None and not 0 < policy.recency_half_life < math.inf:
         raise InvalidInput("recency_half_life must be a positive number of seconds")
     if not 0.0 <= policy.recency_weight <= 10.0:
         raise InvalidInput("recency_weight must be within 0..10")

@@ -12,17 +12,38 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInput
+from ..errors import InvalidFilter, InvalidInput, InvalidVector
 from ..model import DIRECTIONS, Direction, JSONObject
+from ..validation import check_id, check_limit, check_number
+from .fusion import check_weights
 
 __all__ = ["GraphPart", "LexicalPart", "Plan", "Query", "SemanticPart", "Step"]
 
 MAX_HOPS = 4
+MAX_K = 10_000
+
+
+def _optional_k(k: object) -> None:
+    if k is not None:
+        check_limit(k, "k", MAX_K)
+
+
+def _strings(values: object, what: str) -> None:
+    if not isinstance(values, tuple) or not all(isinstance(v, str) for v in values):
+        raise InvalidInput(f"{what} must be a list of strings")
+
+
+def _optional_filter(value: object, what: str) -> None:
+    """A filter document's shape; ``QueryEngine.run`` parses it in full before the query is
+    fingerprinted, so no hostile document reaches the cache key."""
+    if value is not None and not isinstance(value, Mapping):
+        raise InvalidFilter(f"{what} must be a JSON object, got {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,12 @@ class GraphPart:
     def __post_init__(self) -> None:
         if not self.anchors and self.matching is None:
             raise InvalidInput("a graph part needs anchors or a matching filter")
+        _strings(self.anchors, "anchors")
+        for anchor in self.anchors:
+            check_id(anchor)
+        if self.types is not None:
+            _strings(self.types, "edge types")
+        _optional_filter(self.matching, "matching")
         if isinstance(self.hops, bool) or not isinstance(self.hops, int) \
                 or not 1 <= self.hops <= MAX_HOPS:
             raise InvalidInput(f"hops must be an integer from 1 to {MAX_HOPS}")
@@ -65,6 +92,14 @@ class SemanticPart:
             raise InvalidInput("a semantic part needs text or a vector, not both")
         if self.text is not None and (not isinstance(self.text, str) or not self.text.strip()):
             raise InvalidInput("semantic text must be a non-empty string")
+        if self.vector is not None:
+            try:
+                np.asarray(self.vector, dtype=np.float32).reshape(-1)
+            except (TypeError, ValueError) as exc:
+                raise InvalidVector(f"the query vector must be numbers: {exc}") from exc
+        _optional_k(self.k)
+        if self.threshold is not None:
+            check_number("query", "threshold", self.threshold)
 
 
 @dataclass(frozen=True)
@@ -77,6 +112,7 @@ class LexicalPart:
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
             raise InvalidInput("lexical text must be a non-empty string")
+        _optional_k(self.k)
 
 
 @dataclass(frozen=True)
@@ -108,6 +144,20 @@ class Query:
         if self.strategy is not None and (not isinstance(self.strategy, str)
                                           or not self.strategy):
             raise InvalidInput("strategy must be the name of a registered strategy")
+        self._check_inputs()
+
+    def _check_inputs(self) -> None:
+        """Shapes and types of what the cache key hashes (the filters are parsed in full by
+        ``QueryEngine.run`` before the key is made)."""
+        _optional_filter(self.where, "where")
+        if self.kind is not None and not isinstance(self.kind, str):
+            raise InvalidInput(f"kind must be a string, got {type(self.kind).__name__}")
+        if self.user is not None:
+            check_id(self.user)
+        if self.weights is not None:
+            if not isinstance(self.weights, Mapping):
+                raise InvalidInput("weights must map retriever names to numbers")
+            check_weights(self.weights)
 
     @property
     def retrievers(self) -> tuple[str, ...]:
