@@ -48,6 +48,7 @@ from .query.personalize import (
 )
 from .query.plan import Plan, Query
 from .similarity import Matrix
+from .storage import postgres
 from .storage.base import Backend, Job, JobSpec
 from .storage.sqlite import SqliteBackend
 from .store import Store
@@ -57,7 +58,6 @@ from .weaver.worker import Weaver, WeaverStatus
 
 __all__ = ["Database", "compose", "open"]
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]+://")  # another scheme: not a directory name
 
 
@@ -112,10 +112,8 @@ def _durability(value: str) -> Durability:
 def _open_backend(path: str | Path, settings: StoreSettings) -> tuple[Backend, Path | None]:
     """The backend of ``path`` and the folder for its index files (``None``: no files — a
     memory store, or PostgreSQL, whose pgvector indexes live in the database)."""
-    if isinstance(path, str) and path.startswith(POSTGRES_SCHEMES):
-        from .storage.postgres import open_backend
-
-        return open_backend(path, settings), None
+    if postgres.is_url(path):
+        return postgres.open_backend(path, settings), None
     if not isinstance(path, str | PathLike) or (isinstance(path, str) and URL.match(path)):
         raise InvalidInput(f"a store is a directory, ':memory:' or a postgresql:// URL, got "
                            f"{shown(path, 80)}")

@@ -20,6 +20,7 @@ from ...config import StoreSettings
 from ...database import Database, compose
 from ...errors import InvalidInput, NotFound
 from ...index import open_index
+from ...storage import postgres
 from ...storage.base import Backend
 from ...storage.sqlite import SqliteBackend
 from ..legacy.records import ASSOCIATIONS, CONCEPTS, EMBEDDINGS
@@ -40,7 +41,6 @@ __all__ = [
 
 Kind = Literal["sqlite", "postgres", "json"]
 Created = Literal["directory", "contents"] | None
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 LEGACY_FILES = (CONCEPTS, ASSOCIATIONS, EMBEDDINGS)
 
 
@@ -67,7 +67,7 @@ class StoreSpec:
 def parse_spec(text: str, *, source: bool) -> StoreSpec:
     """A store spec: a ``postgresql://`` URL, ``json:DIR`` or ``sqlite:DIR``, or a directory
     (legacy JSON when it holds ``concepts.json``, else a SQLite store). A source must exist."""
-    if text.startswith(POSTGRES_SCHEMES):
+    if postgres.is_url(text):
         return StoreSpec("postgres", text)
     kind: Kind | None = None
     for prefix in ("json", "sqlite"):

@@ -71,7 +71,7 @@ Design, and where it differs from SQLite:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ...config import StoreSettings
 from ...errors import MissingDependency
@@ -79,7 +79,15 @@ from ...errors import MissingDependency
 if TYPE_CHECKING:
     from .backend import PostgresBackend
 
-__all__ = ["PostgresBackend", "open_backend"]
+__all__ = ["URL_SCHEMES", "PostgresBackend", "is_url", "open_backend"]
+
+
+URL_SCHEMES = ("postgresql://", "postgres://")  # a store path that starts so is this backend's
+
+
+def is_url(path: object) -> TypeGuard[str]:
+    """Whether ``path`` names a PostgreSQL store (a ``postgresql://`` URL)."""
+    return isinstance(path, str) and path.startswith(URL_SCHEMES)
 
 
 def open_backend(url: str, settings: StoreSettings) -> PostgresBackend:
