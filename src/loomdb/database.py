@@ -346,8 +346,10 @@ class Database(Store):
         return count
 
     def weaver_status(self) -> WeaverStatus:
-        """Workers, queue size, done and failed counts, latency, and the last event."""
-        return self.weaver.status()
+        """Workers, this tenant's queue size and failed count, its jobs' latency and its last
+        event (or the store's own, a change of activity level say); ``done`` is the store's,
+        as done jobs are totalled per task, not per tenant."""
+        return self.weaver.status(self.tenant_name)
 
     def set_activity_level(self, level: ActivityLevel) -> None:
         """``high``: embeddings only; ``normal``: everything but consolidation; ``sleep``:
@@ -425,9 +427,10 @@ class Database(Store):
         return self.engine.run(self.context, built, execute_plan=execute).plan
 
     def query_stats(self) -> QueryStats:
-        """Latency per strategy, the result cache's hit rate and latency, the planner's
-        learned cost corrections."""
-        return self.engine.stats()
+        """This tenant's query latency per strategy; the result cache's hit rate and latency
+        and the planner's learned cost corrections, which are the store's (shared by every
+        tenant)."""
+        return self.engine.stats(self.tenant_name)
 
     def evaluate(
         self, golden: Sequence[GoldenQuery],

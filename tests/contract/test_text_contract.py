@@ -51,3 +51,40 @@ def test_pruning_never_leaves_a_query_without_its_only_matching_word(backend: Ba
     assert backend.text_search(T, "the Seine", 5, None)[0][0].id == "seine"
     assert len(backend.text_search(T, "the zebra", 5, None)) == 5  # "the" is all that matches
     assert len(backend.text_search(T, "zebra okapi", 5, None)) == 0
+
+
+# -- tenant isolation: a tenant's scores and hits are its own, whatever another one holds ------
+
+def _radium(backend: Backend, tenant: str) -> list[tuple[str, float]]:
+    return [(n.id, s) for n, s in backend.text_search(tenant, "radium polonium", 10, None)]
+
+
+def _b_texts(backend: Backend) -> None:
+    backend.put_nodes("b", [Node("b1", text="radium sample"),
+                            Node("b2", text="polonium sample")], "error")
+
+
+def _a_texts(backend: Backend) -> None:
+    backend.put_nodes("a", [Node(f"a{i}", text=f"radium note {i}") for i in range(1200)],
+                      "error")
+
+
+def test_another_tenants_documents_change_neither_scores_nor_hits(backend: Backend) -> None:
+    _b_texts(backend)
+    alone = _radium(backend, "b")
+    _a_texts(backend)
+    assert {i for i, _ in alone} == {"b1", "b2"}
+    assert _radium(backend, "b") == alone  # byte for byte: same ids, same float scores
+    assert backend.text_scores("b", "radium polonium", ["b1", "b2"], 5) == \
+        [(i, s) for i, s in alone]
+
+
+def test_a_tenant_is_scored_the_same_before_and_after_another_arrives(
+        backend: Backend) -> None:
+    _a_texts(backend)
+    alone = _radium(backend, "a")
+    _b_texts(backend)
+    backend.put_nodes("b", [Node(f"p{i}", text="polonium radium") for i in range(50)], "error")
+    assert _radium(backend, "a") == alone
+    pruned = [n.id for n, _ in backend.text_search("a", "radium note 7", 3, None)]
+    assert pruned[0] == "a7"  # "radium" and "note" are common in a, whatever b holds

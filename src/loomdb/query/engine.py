@@ -64,7 +64,7 @@ class QueryEngine:
         self.planner = Planner(index)
         self.cache = cache
         self.namespace = namespace
-        self._latency: deque[tuple[str, float]] = deque(maxlen=LATENCY_WINDOW)
+        self._latency: deque[tuple[str, str, float]] = deque(maxlen=LATENCY_WINDOW)
         self._lock = threading.Lock()
 
     def run(self, ctx: Context, query: Query, execute_plan: bool = True) -> QueryResult:
@@ -80,7 +80,7 @@ class QueryEngine:
             plan = self.planner.cached_plan()
             plan.steps[0].actual_ms = plan.actual_ms = (time.perf_counter() - started) * 1000
             plan.steps[0].actual_rows = len(cached)
-            self._record(plan)
+            self._record(ctx.tenant, plan)
             return QueryResult(list(cached), plan, True)
         plan = self.planner.plan(query, self.statistics.of(ctx.tenant), where,
                                  cached is not None)
@@ -89,7 +89,7 @@ class QueryEngine:
         hits = execute(ctx.store, query, plan, where, self._embedder(ctx), self.planner.costs)
         if key is not None and self.cache is not None:
             self.cache.put(key, hits, personalized=query.user is not None)
-        self._record(plan)
+        self._record(ctx.tenant, plan)
         return QueryResult(hits, plan, False)
 
     def _key(self, ctx: Context, query: Query) -> CacheKey | None:
@@ -105,18 +105,20 @@ class QueryEngine:
             return np.asarray(vector, dtype=np.float32)
         return embed
 
-    def _record(self, plan: Plan) -> None:
+    def _record(self, tenant: str, plan: Plan) -> None:
         with self._lock:
-            self._latency.append((plan.strategy, plan.actual_ms or 0.0))
+            self._latency.append((tenant, plan.strategy, plan.actual_ms or 0.0))
 
-    def stats(self) -> QueryStats:
-        """Queries per strategy with p50/p95 latency (ms) over the recent window, the cache's
-        own statistics, and the planner's learned cost corrections."""
+    def stats(self, tenant: str | None = None) -> QueryStats:
+        """Queries per strategy with p50/p95 latency (ms) over the recent window (of every
+        tenant, or of ``tenant``), the cache's own statistics, and the planner's learned cost
+        corrections (both the store's: one cache and one cost model serve every tenant)."""
         with self._lock:
             samples = list(self._latency)
         by_strategy: dict[str, list[float]] = {}
-        for strategy, ms in samples:
-            by_strategy.setdefault(strategy, []).append(ms)
+        for owner, strategy, ms in samples:
+            if tenant is None or owner == tenant:
+                by_strategy.setdefault(strategy, []).append(ms)
         latency = {s: {"count": len(v), "p50_ms": float(np.percentile(v, 50)),
                        "p95_ms": float(np.percentile(v, 95))} for s, v in by_strategy.items()}
         cache = None if self.cache is None else self.cache.stats()

@@ -123,7 +123,10 @@ class JobCounts(TypedDict):
 
 class StoreStats(TypedDict):
     """``Backend.stats(tenant)``: the tenant's nodes by kind, edges by type, vectors by space,
-    and the store's ``seq`` and change-log length."""
+    and the store's ``seq`` and change-log length. Those two are not the tenant's: there is
+    one change log and one sequence for the whole store (the vector index and the result
+    cache are stamped with it, and ``Store.seq`` returns it too), so they grow with every
+    tenant's writes. A per-tenant number would be another quantity under the same name."""
 
     tenant: str
     nodes: dict[str, int]
@@ -483,9 +486,11 @@ class JobQueue(ABC):
         """Jobs (not done ones), oldest first, optionally for one tenant, node or status."""
 
     @abstractmethod
-    def job_counts(self) -> JobCounts:
+    def job_counts(self, tenant: str | None = None) -> JobCounts:
         """``{"queued", "running", "failed", "done"}`` totals, ``"by_task"`` with the same per
-        task, and ``"last_done"`` (time of the last completion, or None)."""
+        task, and ``"last_done"`` (time of the last completion, or None). With ``tenant``,
+        queued, running and failed count only that tenant's jobs; ``done`` and ``last_done``
+        stay the store's, as done jobs are totalled per task, not per tenant."""
 
 
 class Admin(ABC):

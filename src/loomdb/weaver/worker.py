@@ -75,8 +75,10 @@ class Weaver:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._run_lock = threading.Lock()  # one batch at a time per process
-        self._latency: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=2000))
-        self._last_event: tuple[float, str] | None = None
+        # by (tenant, task) and by tenant (None: the store's own, shown to every tenant)
+        self._latency: dict[tuple[str, str], deque[float]] = defaultdict(
+            lambda: deque(maxlen=2000))
+        self._last_event: dict[str | None, tuple[float, str]] = {}
 
     @property
     def provider(self) -> MLProvider:
@@ -190,8 +192,8 @@ class Weaver:
                 ctx.backend.enqueue_jobs(tenant, follow_up)
             ctx.backend.complete_jobs([job.id for job in jobs], now)
         for job in jobs:
-            self._latency[task].append(now - job.created)
-        self._event(f"{task}: {len(jobs)} job(s) done for tenant {tenant}")
+            self._latency[(tenant, task)].append(now - job.created)
+        self._event(f"{task}: {len(jobs)} job(s) done for tenant {tenant}", tenant)
 
     def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -202,22 +204,33 @@ class Weaver:
             retry_at = now + delay * random.uniform(0.8, 1.2)
         self._root.backend.fail_job(job.id, error, retry_at, now)
         state = "will retry" if retry_at else "failed for good"
-        self._event(f"{job.task} {job.node_id!r} {state} (attempt {job.attempts}): {error}")
+        self._event(f"{job.task} {job.node_id!r} {state} (attempt {job.attempts}): {error}",
+                    job.tenant)
 
-    def _event(self, text: str) -> None:
-        self._last_event = (time.time(), text)
+    def _event(self, text: str, tenant: str | None = None) -> None:
+        """Remember the last event of ``tenant`` (``None``: of the store, like a change of
+        activity level or a worker error)."""
+        self._last_event[tenant] = (time.time(), text)
 
     # -- status ----------------------------------------------------------------------------
 
-    def status(self) -> WeaverStatus:
-        counts = self._root.backend.job_counts()
+    def status(self, tenant: str | None = None) -> WeaverStatus:
+        """The store's status, or ``tenant``'s: its queued, running and failed jobs, its jobs'
+        latency, its last event (or the store's own, if later). ``done`` counts the store's
+        done jobs either way: they are totalled per task, not per tenant."""
+        counts = self._root.backend.job_counts(tenant)
         running = self._thread is not None and self._thread.is_alive()
-        event = self._last_event
+        events = [e for t, e in self._last_event.items() if tenant is None or t in (None, tenant)]
+        event = max(events, default=None)
+        latency: dict[str, list[float]] = defaultdict(list)
+        for (owner, task), samples in list(self._latency.items()):
+            if tenant is None or owner == tenant:
+                latency[task] += samples
         return WeaverStatus(
             running=running, active_workers=int(running), activity=self.activity,
             queued=counts["queued"], running_jobs=counts["running"], done=counts["done"],
             failed=counts["failed"], by_task=counts["by_task"],
-            latency={task: _percentiles(samples) for task, samples in self._latency.items()},
+            latency={task: _percentiles(samples) for task, samples in latency.items()},
             last_event=event[1] if event else None, last_event_at=event[0] if event else None)
 
 

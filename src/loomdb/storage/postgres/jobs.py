@@ -120,8 +120,10 @@ class PostgresJobQueue(Core, JobQueue):
                               [*params, limit], tenant=tenant)
         return [_job(row) for row in rows]
 
-    def job_counts(self) -> JobCounts:
+    def job_counts(self, tenant: str | None = None) -> JobCounts:
+        where, params = ("", []) if tenant is None else ("WHERE tenant = %s", [tenant])
         return count_jobs(
-            self._db.query("SELECT task, status, count(*) FROM jobs GROUP BY task, status",
-                           tenant=ALL_TENANTS),
+            self._db.query(f"SELECT task, status, count(*) FROM jobs {where} "
+                           "GROUP BY task, status", params,
+                           tenant=ALL_TENANTS if tenant is None else tenant),
             self._db.query("SELECT task, done, last_done FROM job_totals", tenant=ALL_TENANTS))

@@ -22,7 +22,7 @@ from .bulk import SqliteBulk
 from .connection import Connection
 from .errors import conflict_on_duplicate, translate_errors
 from .filters import SQLITE
-from .fts import TermStats, bm25_scores, fts_query, tokens
+from .fts import TermStats
 from .jobs import SqliteJobQueue
 from .lock import WriterLock
 from .rows import (
@@ -34,7 +34,8 @@ from .rows import (
     decode_node,
     encode_props,
 )
-from .schema import migrate
+from .schema import TEXT_TOTALS_VERSION, migrate
+from .text import SqliteTextSearch
 
 __all__ = ["SqliteBackend"]
 
@@ -42,7 +43,7 @@ DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
 IN_IDS = "(SELECT value FROM json_each(?))"
 
 
-class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
+class SqliteBackend(SqliteBulk, SqliteJobQueue, SqliteTextSearch, Backend):
     """A store in a directory (``loom.db``, ``LOCK``, ``index/``) or in memory (``:memory:``)."""
 
     def __init__(self, path: str | Path, settings: StoreSettings | None = None) -> None:
@@ -64,7 +65,8 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
             if self._lock is not None:
                 self._lock.release()
             raise
-        self._terms = TermStats(lambda sql, params: self._db.query(sql, params))
+        self._terms = TermStats(lambda sql, params: self._db.query(sql, params),
+                                self.text_totals)
         if not settings.read_only:
             try:
                 with translate_errors():
@@ -74,6 +76,9 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
             except BaseException:
                 self.close()
                 raise
+        # per-tenant text statistics came with schema v4 (a read-only store may predate it)
+        self._per_tenant_text = \
+            int(self._db.scalar("PRAGMA user_version")) >= TEXT_TOTALS_VERSION
 
     def _open_directory(self, directory: Path, read_only: bool) -> tuple[str, bool]:
         if read_only:
@@ -488,39 +493,6 @@ class SqliteBackend(SqliteBulk, SqliteJobQueue, Backend):
                 "value = MAX(CAST(value AS INTEGER), excluded.value)", (floor,),
             )
         return int(deleted)
-
-    # -- full text -------------------------------------------------------------------------
-
-    def text_scores(self, tenant: str, query: str, ids: Sequence[str],
-                    k: int) -> list[tuple[str, float]]:
-        """BM25 of just these nodes, computed here exactly as FTS5's ``bm25()`` would (same
-        document frequencies, lengths and constants): a search of the whole index for common
-        words costs far more than scoring a neighbourhood's few thousand texts."""
-        terms = list(dict.fromkeys(tokens(" ".join(self._terms.words(query)))))
-        if not terms or not ids:
-            return []
-        rows = self._db.query(
-            "SELECT n.id, n.text FROM json_each(?) j CROSS JOIN nodes n ON n.tenant = ? "
-            "AND n.id = j.value WHERE n.text IS NOT NULL", (json.dumps(list(ids)), tenant))
-        documents, average = self._terms.totals()
-        scores = bm25_scores(terms, {r[0]: r[1] for r in rows},
-                             self._terms.frequencies(terms), documents, average)
-        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-
-    def text_search(
-        self, tenant: str, query: str, k: int, where: FilterNode | None
-    ) -> list[tuple[Node, float]]:
-        match = fts_query(self._terms.words(query))
-        if match is None:
-            return []
-        clause, params = self._where(where)
-        rows = self._db.query(
-            f"SELECT {NODE_COLUMNS}, bm25(nodes_fts) AS rank FROM nodes_fts "
-            "JOIN nodes n ON n.nid = nodes_fts.rowid "
-            f"WHERE nodes_fts MATCH ? AND n.tenant = ?{clause} ORDER BY rank LIMIT ?",
-            (match, tenant, *params, k),
-        )
-        return [(decode_node(row), -float(row[-1])) for row in rows]
 
     # -- introspection ---------------------------------------------------------------------
 

@@ -124,7 +124,9 @@ class SqliteJobQueue(JobQueue):
                               [*params, limit])
         return [_job(row) for row in rows]
 
-    def job_counts(self) -> JobCounts:
+    def job_counts(self, tenant: str | None = None) -> JobCounts:
+        where, params = ("", []) if tenant is None else ("WHERE tenant = ?", [tenant])
         return count_jobs(
-            self._db.query("SELECT task, status, count(*) FROM jobs GROUP BY task, status"),
+            self._db.query(f"SELECT task, status, count(*) FROM jobs {where} "
+                           "GROUP BY task, status", params),
             self._db.query("SELECT task, done, last_done FROM job_totals"))

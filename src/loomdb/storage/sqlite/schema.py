@@ -10,7 +10,7 @@ import sqlite3
 
 from ...errors import CorruptStore
 
-__all__ = ["MIGRATIONS", "migrate"]
+__all__ = ["MIGRATIONS", "TEXT_TOTALS_VERSION", "migrate"]
 
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -163,7 +163,73 @@ _V3 = """
 CREATE VIRTUAL TABLE nodes_fts_vocab USING fts5vocab (nodes_fts, 'row');
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+
+
+def _token_count(blob: str) -> str:
+    """SQL for the first varint of an FTS5 ``docsize`` blob (a text's length in tokens), read
+    byte by byte through ``hex()``: SQLite has no byte accessor. Up to 2^28 tokens."""
+    digits = "'0123456789ABCDEF'"
+
+    def byte(i: int) -> str:
+        return (f"((instr({digits}, substr(hex({blob}), {2 * i + 1}, 1)) - 1) * 16 + "
+                f"instr({digits}, substr(hex({blob}), {2 * i + 2}, 1)) - 1)")
+
+    value, cases = byte(0), [f"WHEN {byte(0)} < 128 THEN {byte(0)}"]
+    for i in range(1, 4):
+        value = f"({value} - 128) * 128 + {byte(i)}"
+        cases.append(f"WHEN {byte(i)} < 128 THEN {value}" if i < 3 else f"ELSE {value}")
+    return f"(CASE {' '.join(cases)} END)"
+
+
+# Full-text statistics per tenant (storage/sqlite/text.py): BM25 is computed for each tenant
+# over its own documents, so one tenant's texts never change another's scores or hits. The
+# totals (documents, tokens) are kept by the FTS triggers, the lengths read from FTS5's own
+# docsize records; ``nodes_fts_instance`` lists (term, document, offset) for term frequencies.
+_LENGTH = _token_count("sz")
+_V4 = f"""
+CREATE TABLE text_totals (
+    tenant    TEXT PRIMARY KEY,
+    documents INTEGER NOT NULL,
+    tokens    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO text_totals (tenant, documents, tokens)
+    SELECT n.tenant, count(*), coalesce(sum({_LENGTH}), 0)
+    FROM nodes_fts_docsize d JOIN nodes n ON n.nid = d.id GROUP BY n.tenant;
+
+CREATE VIRTUAL TABLE nodes_fts_instance USING fts5vocab (nodes_fts, 'instance');
+
+DROP TRIGGER nodes_fts_add;
+DROP TRIGGER nodes_fts_del;
+DROP TRIGGER nodes_fts_upd;
+CREATE TRIGGER nodes_fts_add AFTER INSERT ON nodes WHEN new.text IS NOT NULL BEGIN
+    INSERT INTO nodes_fts (rowid, text) VALUES (new.nid, new.text);
+    INSERT INTO text_totals (tenant, documents, tokens)
+        SELECT new.tenant, 1, {_LENGTH} FROM nodes_fts_docsize WHERE id = new.nid
+        ON CONFLICT (tenant) DO UPDATE SET documents = documents + 1,
+                                           tokens = tokens + excluded.tokens;
+END;
+CREATE TRIGGER nodes_fts_del AFTER DELETE ON nodes WHEN old.text IS NOT NULL BEGIN
+    UPDATE text_totals SET documents = documents - 1, tokens = tokens -
+        (SELECT {_LENGTH} FROM nodes_fts_docsize WHERE id = old.nid) WHERE tenant = old.tenant;
+    INSERT INTO nodes_fts (nodes_fts, rowid, text) VALUES ('delete', old.nid, old.text);
+END;
+CREATE TRIGGER nodes_fts_upd AFTER UPDATE OF text ON nodes BEGIN
+    UPDATE text_totals SET documents = documents - 1, tokens = tokens -
+        (SELECT {_LENGTH} FROM nodes_fts_docsize WHERE id = old.nid)
+        WHERE tenant = old.tenant AND old.text IS NOT NULL;
+    INSERT INTO nodes_fts (nodes_fts, rowid, text)
+        SELECT 'delete', old.nid, old.text WHERE old.text IS NOT NULL;
+    INSERT INTO nodes_fts (rowid, text) SELECT new.nid, new.text WHERE new.text IS NOT NULL;
+    INSERT INTO text_totals (tenant, documents, tokens)
+        SELECT new.tenant, 1, {_LENGTH} FROM nodes_fts_docsize
+        WHERE id = new.nid AND new.text IS NOT NULL
+        ON CONFLICT (tenant) DO UPDATE SET documents = documents + 1,
+                                           tokens = tokens + excluded.tokens;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+TEXT_TOTALS_VERSION = 4  # the first schema with per-tenant text statistics
 
 
 def migrate(conn: sqlite3.Connection) -> int:
