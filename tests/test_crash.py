@@ -57,7 +57,7 @@ def verify(store: Path, acked: set[int], attempted: int) -> int:
     """Check the reopened store; return the next batch number to write."""
     with loomdb.open(store) as db:
         assert db.backend.check_integrity() == []
-        present = {int(n.props["b"]) for n in db.list_nodes(limit=100_000)}
+        present = {int(n.props["b"]) for n in _all_nodes(db)}
         assert acked <= present, f"acknowledged batches lost: {sorted(acked - present)}"
         for number in present:
             ids = batch_ids(number)
@@ -68,6 +68,14 @@ def verify(store: Path, acked: set[int], attempted: int) -> int:
             assert len(db.get_edges(src=ids[-2])) == (ids[-2] in survivors)
         assert db.check() == [], "index ids differ from table ids"
         return max(present | {attempted}) + 1
+
+
+def _all_nodes(db: loomdb.Database) -> list[loomdb.Node]:
+    """Every node, page by page: a long soak holds more than one page (100,000) can."""
+    nodes: list[loomdb.Node] = []
+    while page := db.list_nodes(limit=100_000, offset=len(nodes)):
+        nodes += page
+    return nodes
 
 
 def crash_cycles(tmp_path: Path, kills: int, seed: int) -> None:
