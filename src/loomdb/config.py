@@ -103,10 +103,10 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("LOOMDB_SHARED_DATA", str(default))).resolve()
 
 
-def default_store_path() -> Path:
-    """The store the CLI opens when no ``--store`` is given: ``LOOMDB_STORE``, else
-    ``./loomdb-store``."""
-    return Path(os.environ.get("LOOMDB_STORE", "loomdb-store"))
+def default_store_path() -> str:
+    """The store the CLI opens when no ``--store`` is given: ``LOOMDB_STORE`` (a directory or
+    a ``postgresql://`` URL, kept as text so a URL's ``//`` survives), else ``loomdb-store``."""
+    return os.environ.get("LOOMDB_STORE", "loomdb-store")
 
 
 def offline_models() -> None:

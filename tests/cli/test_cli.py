@@ -226,5 +226,14 @@ def test_every_command_takes_a_postgresql_url(postgres_url: str) -> None:
     assert_error(run("add", "n1", "--store", postgres_url), "conflict")
 
 
+def test_loomdb_store_may_hold_a_postgresql_url(postgres_url: str) -> None:
+    ok("init", postgres_url, "--dim", "4", "--model", "m")
+    ok("add", "n1", "--kind", "chunk", "--text", "Radium glows", "--store", postgres_url)
+    result = runner.invoke(app, ["stats", "--json"],
+                           env={"COLUMNS": "120", "LOOMDB_STORE": postgres_url})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["nodes"] == {"chunk": 1}
+
+
 def test_an_unknown_store_url_is_refused() -> None:
     assert_error(run("stats", "--store", "redis://localhost/0"), "invalid_input")

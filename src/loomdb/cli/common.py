@@ -101,9 +101,10 @@ def store_path(store: str | Path | None, *, create: bool = False) -> str | Path:
     """The store: a URL (``postgresql://...``) as given, for ``loomdb.open`` to read (a path
     would fold its ``//``); else the directory ``--store`` or the configured default,
     ``NotFound`` if it does not exist (unless ``create``)."""
-    if isinstance(store, str) and "://" in store:
-        return store
-    path = Path(store) if store is not None else default_store_path()
+    target = store if store is not None else default_store_path()
+    if isinstance(target, str) and "://" in target:
+        return target
+    path = Path(target)
     if not create and not path.is_dir():
         raise NotFound(f"no loomdb store at {path}; create one with: loomdb init {path}")
     return path
