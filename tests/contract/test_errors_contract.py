@@ -108,17 +108,23 @@ def test_a_store_locked_by_another_client_is_busy(reopen: Opener) -> None:
     store.put_nodes(T, [Node("a")], "error")  # and it works again once the lock is gone
 
 
-def test_a_space_deleted_by_another_client_is_not_found(reopen: Opener) -> None:
-    first = reopen(StoreSettings())
-    if isinstance(first, SqliteBackend):
-        pytest.skip("one writer per SQLite store: no other client can delete the space")
-    first.create_space(VectorSpace("s", 2))
-    first.put_nodes(T, [Node("a")], "error")
-    assert first.get_space("s").dim == 2  # now remembered by this client
-    reopen(StoreSettings()).delete_space("s")
-    with pytest.raises(NotFound) as info:
-        first.put_vectors(T, "s", ["a"], np.ones((1, 2), np.float32))
-    assert _driver_cause(info.value)
+def test_a_space_deleted_by_another_client_is_not_found(postgres_url: str) -> None:
+    """PostgreSQL only: a SQLite store has one writer, so no other client can delete a space
+    under it (the case cannot arise there)."""
+    from loomdb.storage.postgres import PostgresBackend
+
+    first, other = PostgresBackend(postgres_url), PostgresBackend(postgres_url)
+    try:
+        first.create_space(VectorSpace("s", 2))
+        first.put_nodes(T, [Node("a")], "error")
+        assert first.get_space("s").dim == 2  # now remembered by this client
+        other.delete_space("s")
+        with pytest.raises(NotFound) as info:
+            first.put_vectors(T, "s", ["a"], np.ones((1, 2), np.float32))
+        assert _driver_cause(info.value)
+    finally:
+        other.close()
+        first.close()
 
 
 def test_a_file_that_is_no_database_is_a_corrupt_store(tmp_path: Path) -> None:
