@@ -25,7 +25,7 @@ anything else                             BackendUnavailable
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
@@ -39,47 +39,30 @@ __all__ = ["conflict_on_duplicate", "retryable", "translate", "translate_errors"
 UNIQUE_VIOLATION: Final = "23505"
 ROLLED_BACK: Final = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 CONNECTION_LOST: Final = frozenset({"57P01", "57P02", "57P03"})  # shutdown, cannot connect now
-Translation = Callable[[psycopg.Error, str], LoomError]
+Translation = tuple[type[LoomError], str]  # the error, and its message: {detail} is the
+# server's primary message, {exc} the whole error, {where} the server
 
 
 def _primary(exc: psycopg.Error) -> str:
     return exc.diag.message_primary or str(exc).strip()
 
 
-def _conflict(exc: psycopg.Error, where: str) -> LoomError:
-    return Conflict(f"write conflicts with existing data: {_primary(exc)}")
-
-
-def _missing_reference(exc: psycopg.Error, where: str) -> LoomError:
-    return NotFound(f"a referenced row does not exist: {_primary(exc)}")
-
-
-def _constraint(exc: psycopg.Error, where: str) -> LoomError:
-    return Conflict(f"write violates a constraint: {_primary(exc)}")
-
-
-def _read_only(exc: psycopg.Error, where: str) -> LoomError:
-    return InvalidInput("store is open read-only; open it for writing to write")
-
-
-def _busy(exc: psycopg.Error, where: str) -> LoomError:
-    return Busy(f"PostgreSQL at {where} is busy: {_primary(exc)}; retry later")
-
-
-def _cannot_store(exc: psycopg.Error, where: str) -> LoomError:
-    return InvalidInput(f"PostgreSQL cannot store this value: {exc}")
-
+_BUSY: Final[Translation] = (Busy, "PostgreSQL at {where} is busy: {detail}; retry later")
+_CANNOT_STORE: Final[Translation] = (InvalidInput, "PostgreSQL cannot store this value: {exc}")
 
 BY_SQLSTATE: Final[dict[str, Translation]] = {
-    UNIQUE_VIOLATION: _conflict,
-    "23503": _missing_reference,
-    "25006": _read_only,
-    **dict.fromkeys(ROLLED_BACK, _busy),
-    "55P03": _busy,
-    "57014": _busy,
-    "54000": _cannot_store,
+    UNIQUE_VIOLATION: (Conflict, "write conflicts with existing data: {detail}"),
+    "23503": (NotFound, "a referenced row does not exist: {detail}"),
+    "25006": (InvalidInput, "store is open read-only; open it for writing to write"),
+    **dict.fromkeys(ROLLED_BACK, _BUSY),
+    "55P03": _BUSY,
+    "57014": _BUSY,
+    "54000": _CANNOT_STORE,
 }
-BY_CLASS: Final[dict[str, Translation]] = {"23": _constraint, "22": _cannot_store}
+BY_CLASS: Final[dict[str, Translation]] = {
+    "23": (Conflict, "write violates a constraint: {detail}"),
+    "22": _CANNOT_STORE,
+}
 
 
 def translate(exc: psycopg.Error, where: str) -> LoomError:
@@ -89,9 +72,10 @@ def translate(exc: psycopg.Error, where: str) -> LoomError:
         return Busy(f"no PostgreSQL connection to {where} became free in time ({exc}); the "
                     "server is unreachable or every pooled connection is busy")
     state = exc.sqlstate or ""
-    by_code = BY_SQLSTATE.get(state) or BY_CLASS.get(state[:2])
-    if by_code is not None:
-        return by_code(exc, where)
+    found = BY_SQLSTATE.get(state) or BY_CLASS.get(state[:2])
+    if found is not None:
+        error, message = found
+        return error(message.format(detail=_primary(exc), exc=exc, where=where))
     if isinstance(exc, psycopg.OperationalError):
         return BackendUnavailable(f"lost the connection to PostgreSQL at {where}: "
                                   f"{str(exc).strip()}")

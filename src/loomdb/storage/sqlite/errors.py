@@ -23,7 +23,7 @@ anything else, or no code                           BackendUnavailable
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
@@ -43,56 +43,29 @@ DUPLICATE_KEY: Final = frozenset({
     sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
     sqlite3.SQLITE_CONSTRAINT_ROWID,
 })
-Translation = Callable[[sqlite3.Error], LoomError]
-
-
-def _conflict(exc: sqlite3.Error) -> LoomError:
-    return Conflict(f"write conflicts with existing data: {exc}")
-
-
-def _missing_reference(exc: sqlite3.Error) -> LoomError:
-    return NotFound(f"a referenced row does not exist: {exc}")
-
-
-def _busy(exc: sqlite3.Error) -> LoomError:
-    return Busy(f"store is busy: {exc}; retry later")
-
-
-def _read_only(exc: sqlite3.Error) -> LoomError:
-    return InvalidInput("store is open read-only; open it for writing to write")
-
-
-def _cannot_store(exc: sqlite3.Error) -> LoomError:
-    return InvalidInput(f"SQLite cannot store this value: {exc}")
-
-
-def _corrupt(exc: sqlite3.Error) -> LoomError:
-    return CorruptStore(f"sqlite reports a damaged store: {exc}")
-
-
-def _disk_full(exc: sqlite3.Error) -> LoomError:
-    return BackendUnavailable(f"the disk holding the store is full: {exc}")
-
-
-def _failed(exc: sqlite3.Error) -> LoomError:
-    return BackendUnavailable(f"sqlite error: {exc}")
-
+Translation = tuple[type[LoomError], str]  # the error, and its message ({exc}: SQLite's words)
+_CONFLICT: Final[Translation] = (Conflict, "write conflicts with existing data: {exc}")
+_CANNOT_STORE: Final[Translation] = (InvalidInput, "SQLite cannot store this value: {exc}")
+_BUSY: Final[Translation] = (Busy, "store is busy: {exc}; retry later")
+_CORRUPT: Final[Translation] = (CorruptStore, "sqlite reports a damaged store: {exc}")
+_FAILED: Final[Translation] = (BackendUnavailable, "sqlite error: {exc}")
 
 BY_EXTENDED_CODE: Final[dict[int, Translation]] = {
-    **dict.fromkeys(DUPLICATE_KEY, _conflict),
-    sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY: _missing_reference,
+    **dict.fromkeys(DUPLICATE_KEY, _CONFLICT),
+    sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY: (NotFound, "a referenced row does not exist: {exc}"),
 }
 BY_PRIMARY_CODE: Final[dict[int, Translation]] = {
-    sqlite3.SQLITE_CONSTRAINT: _conflict,
-    sqlite3.SQLITE_BUSY: _busy,
-    sqlite3.SQLITE_LOCKED: _busy,
-    sqlite3.SQLITE_READONLY: _read_only,
-    sqlite3.SQLITE_TOOBIG: _cannot_store,
-    sqlite3.SQLITE_MISMATCH: _cannot_store,
-    sqlite3.SQLITE_RANGE: _cannot_store,
-    sqlite3.SQLITE_CORRUPT: _corrupt,
-    sqlite3.SQLITE_NOTADB: _corrupt,
-    sqlite3.SQLITE_FULL: _disk_full,
+    sqlite3.SQLITE_CONSTRAINT: _CONFLICT,
+    sqlite3.SQLITE_BUSY: _BUSY,
+    sqlite3.SQLITE_LOCKED: _BUSY,
+    sqlite3.SQLITE_READONLY: (InvalidInput,
+                              "store is open read-only; open it for writing to write"),
+    sqlite3.SQLITE_TOOBIG: _CANNOT_STORE,
+    sqlite3.SQLITE_MISMATCH: _CANNOT_STORE,
+    sqlite3.SQLITE_RANGE: _CANNOT_STORE,
+    sqlite3.SQLITE_CORRUPT: _CORRUPT,
+    sqlite3.SQLITE_NOTADB: _CORRUPT,
+    sqlite3.SQLITE_FULL: (BackendUnavailable, "the disk holding the store is full: {exc}"),
 }
 
 
@@ -101,8 +74,8 @@ def translate(exc: sqlite3.Error) -> LoomError:
     code: int | None = getattr(exc, "sqlite_errorcode", None)
     if code is None:  # raised by the sqlite3 module, not by SQLite: closed, misused
         return BackendUnavailable(f"store is closed or misused: {exc}")
-    by_code = BY_EXTENDED_CODE.get(code) or BY_PRIMARY_CODE.get(code & 0xFF, _failed)
-    return by_code(exc)
+    error, message = BY_EXTENDED_CODE.get(code) or BY_PRIMARY_CODE.get(code & 0xFF, _FAILED)
+    return error(message.format(exc=exc))
 
 
 @contextmanager
