@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import NOVELTY_THRESHOLD
-from ..errors import InvalidInput
 from ..ml.bridge import Matrix
 from ..store import Store
 
@@ -33,12 +32,6 @@ class Novelty:
     nearest: str | None
     similarity: float | None
     repeat: bool
-
-
-def check_threshold(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise InvalidInput(f"novelty threshold must be in (0, 1], got {value!r}")
-    return float(value)
 
 
 def measure_novelty(

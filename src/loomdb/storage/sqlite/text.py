@@ -43,7 +43,6 @@ COUNTS = ("SELECT v.doc, v.term, count(*) FROM nodes_fts_instance v JOIN nodes n
           f"ON n.nid = v.doc WHERE v.term IN {IN_JSON} AND n.tenant = ? GROUP BY v.doc, v.term")
 OFFSETS = ("SELECT v.doc, v.term, v.offset FROM nodes_fts_instance v JOIN nodes n "
            f"ON n.nid = v.doc WHERE v.term IN {IN_JSON} AND n.tenant = ?")
-Frequencies = dict[int, list[float]]  # document -> occurrences of each phrase
 
 
 class SqliteTextSearch(TextSearch):
